@@ -1,0 +1,1 @@
+"""Code every function shares: settings, logging, errors, the LeanIX client, platform ports."""
