@@ -90,6 +90,14 @@ class Settings(BaseSettings):
     # --- queues (names shared by every platform) --------------------------------------------
     queue_max_attempts: int = Field(default=5, ge=1, le=100, alias="QUEUE_MAX_ATTEMPTS")
 
+    # --- webhook handler (functions/webhook_handler) ---------------------------------------
+
+    # --- metrics ingester (functions/metrics_ingester) -------------------------------------
+
+    # --- LDIF sync (functions/ldif_sync) ----------------------------------------------------
+
+    # --- token rotation (functions/token_rotation) ------------------------------------------
+
     @model_validator(mode="before")
     @classmethod
     def _reject_unresolved_key_vault_references(cls, data: Any) -> Any:
