@@ -30,11 +30,13 @@ from starlette.routing import Route
 
 from local.ncrontab import Schedule, parse_schedule
 from shared.logging import get_logger, invocation, log_context
-from shared.settings import Settings
+from shared.platform import Queue, build_platform
+from shared.settings import PlatformName, Settings, get_settings
 
 logger = get_logger("local.host")
 
 AnyFunction = Callable[..., Any]
+QUEUE_VISIBILITY_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,63 @@ async def run_timer(function: TimerFunction, past_due: bool = False) -> Any:
         return await call_function(function.fn, **{function.arg_name: TimerRequest(past_due=past_due)})
 
 
+async def process_queue_once(function: QueueFunction, queue: Queue, max_messages: int = 16) -> dict[str, int]:
+    """Receive visible messages of the function's queue and run the function on each, as the host does.
+
+    Success deletes the message; an exception releases it, so it is retried and, past the maximum
+    number of attempts, dead-lettered by the queue port with its body intact.
+    """
+    counts = {"processed": 0, "failed": 0}
+    for message in await queue.receive(function.queue_name, max_messages, QUEUE_VISIBILITY_SECONDS):
+        azure_message = func.QueueMessage(
+            id=message.id, body=message.body.encode(), dequeue_count=message.attempts
+        )
+        with invocation():
+            try:
+                await call_function(function.fn, **{function.arg_name: azure_message})
+            except Exception:
+                logger.exception("queue function failed", extra=log_context(function=function.name))
+                await queue.release(function.queue_name, message)
+                counts["failed"] += 1
+                continue
+        await queue.delete(function.queue_name, message)
+        counts["processed"] += 1
+    return counts
+
+
+class QueuePump:
+    """Polls the local queue of every queue-triggered function, like the Azure host's queue listener."""
+
+    def __init__(self, functions: list[QueueFunction], queue: Queue, poll_seconds: float = 0.1) -> None:
+        self._functions = functions
+        self._queue = queue
+        self._poll_seconds = poll_seconds
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._functions:
+            self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        while True:
+            busy = False
+            for function in self._functions:
+                try:
+                    counts = await process_queue_once(function, self._queue)
+                except Exception:
+                    logger.exception("queue poll failed", extra=log_context(queue=function.queue_name))
+                    counts = {"processed": 0, "failed": 0}
+                busy = busy or any(counts.values())
+            if not busy:
+                await asyncio.sleep(self._poll_seconds)
+
+
 class TimerScheduler:
     """Fires every timer function on its NCRONTAB schedule until stopped."""
 
@@ -210,25 +269,32 @@ class TimerScheduler:
 
 
 def build_host_app(
-    app: func.FunctionApp, *, timers: bool = True, settings: Settings | None = None
+    app: func.FunctionApp, *, timers: bool = True, queues: bool = True, settings: Settings | None = None
 ) -> Starlette:
-    """A Starlette app serving the function app's HTTP routes under `/api/` (and firing its timers)."""
+    """A Starlette app serving the function app's HTTP routes under `/api/`, firing its timers and
+    running its queue functions on the local queue (PLATFORM=local only; the clouds have their own)."""
     wiring = discover(app)
+    effective = settings or get_settings()
     routes = [
         Route(f"/api/{fn.route.lstrip('/')}", _http_endpoint(fn), methods=list(fn.methods), name=fn.name)
         for fn in wiring.http
     ]
-    scheduler = TimerScheduler(wiring.timers, settings) if timers else None
+    scheduler = TimerScheduler(wiring.timers, effective) if timers else None
+    pump = None
+    if queues and effective.platform is PlatformName.LOCAL:
+        pump = QueuePump(wiring.queues, build_platform(effective).queue)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> Any:
-        if scheduler:
-            scheduler.start()
+        for worker in (scheduler, pump):
+            if worker:
+                worker.start()
         try:
             yield
         finally:
-            if scheduler:
-                await scheduler.stop()
+            for worker in (scheduler, pump):
+                if worker:
+                    await worker.stop()
 
     host = Starlette(routes=routes, lifespan=lifespan)
     host.state.wiring = wiring
