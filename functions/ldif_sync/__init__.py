@@ -1,0 +1,1 @@
+"""Nightly LDIF sync: export rows mapped to an inbound LDIF and run through the Integration API."""

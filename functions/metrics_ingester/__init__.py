@@ -1,0 +1,1 @@
+"""Metrics ingester: HTTP batches and scheduled sources written to the LeanIX Metrics API."""

@@ -1,0 +1,1 @@
+"""Webhook handler: takes LeanIX deliveries, queues them, runs the TIME and notification rules."""
