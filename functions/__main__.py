@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             from local.demo import run_demo
 
-            return run_demo()
+            return int(run_demo())
     except BundleError as exc:
         print(json.dumps({"ok": False, "error": str(exc)}), file=sys.stderr)
         return 2

@@ -17,12 +17,13 @@ import yaml
 from jsonschema import Draft7Validator
 
 from local.emulator import EmulatorConfig
+from tests import HANDBOOK
 from tests.emulator.services_support import admin_client
 from tests.emulator.test_integration import BINDING, STANDARD_CONTENT, inbound_config, ldif
 from tests.fixtures.emulator import AsgiEmulator
 
 SPEC_PATH = Path(
-    os.environ.get("LEANIX_HANDBOOK", "/work/shared/handbook"), "reference", "integration-api.openapi.yaml"
+    os.environ.get("LEANIX_HANDBOOK", str(HANDBOOK)), "reference", "integration-api.openapi.yaml"
 )
 BASE = "/services/integration-api/v1"
 

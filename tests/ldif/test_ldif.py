@@ -31,8 +31,9 @@ from functions.ldif_sync.ldif import (
     validate_processor_configuration,
 )
 from shared.errors import ConfigurationError
+from tests import HANDBOOK
 
-SPEC_PATH = Path("/work/shared/handbook/reference/integration-api.openapi.yaml")
+SPEC_PATH = HANDBOOK / "reference" / "integration-api.openapi.yaml"
 PROCESSORS_PATH = Path(__file__).resolve().parents[2] / "functions" / "ldif_sync" / "processors.json"
 
 
