@@ -109,7 +109,9 @@ def discover(app: func.FunctionApp) -> Wiring:
         elif kind == "TimerTrigger":
             wiring.timers.append(TimerFunction(name, trigger.schedule, trigger.name, fn))
         elif kind == "QueueTrigger":
-            wiring.queues.append(QueueFunction(name, trigger.queue_name, trigger.name, fn))
+            # Queue names may be `%SETTING%` expressions, resolved like schedules.
+            queue_name = resolve_app_setting(trigger.queue_name)
+            wiring.queues.append(QueueFunction(name, queue_name, trigger.name, fn))
     return wiring
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.settings import get_settings
+from shared.runtime import reset_runtime
 
 pytest_plugins = ["tests.fixtures.emulator", "tests.fixtures.services"]
 
@@ -20,6 +20,6 @@ def isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterat
     for name in _BUNDLE_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LOCAL_DATA_DIR", str(tmp_path / "local-data"))
-    get_settings.cache_clear()
+    reset_runtime()
     yield
-    get_settings.cache_clear()
+    reset_runtime()
