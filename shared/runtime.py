@@ -14,25 +14,33 @@ from functools import lru_cache
 from shared.errors import ConfigurationError
 from shared.leanix import LeanIXClient
 from shared.logging import register_secret, setup_logging
-from shared.platform import NotFound, Platform, SecretStore, build_platform
+from shared.platform import PENDING, NotFound, Platform, SecretStore, build_platform
 from shared.settings import Settings, get_settings
+from shared.token_document import NotATokenError, parse_token_document
 
 
 class SecretStoreTokenSource:
     """The API token as the secret store's `current` version (the `ApiTokenSource` protocol).
 
-    Falls back to `LEANIX_API_TOKEN` only when the store has no such secret yet (a first deployment
-    that still passes the token as a plain or Key Vault-referenced app setting).
+    The stored value is a token document or a bare token (`shared.token_document`). Falls back to
+    `LEANIX_API_TOKEN` only when the store has no such secret yet (a first deployment that still
+    passes the token as a plain or Key Vault-referenced app setting).
+
+    After LeanIX refused the token it returned (`invalidate()`), the next read bypasses the cache;
+    if `current` still holds the refused token, a staged `pending` token is used instead: a
+    single-user rotation sits between `create` (the old token is dead) and `finish`.
     """
 
     def __init__(self, secrets: SecretStore, name: str, fallback: str | None = None) -> None:
         self._secrets = secrets
         self._name = name
         self._fallback = fallback or None
+        self._last: str | None = None
+        self._refused: str | None = None
 
     async def get_token(self) -> str:
         try:
-            token = await self._secrets.get_current(self._name)
+            value = await self._secrets.get_current(self._name)
         except NotFound:
             if self._fallback:
                 return self._fallback
@@ -40,10 +48,26 @@ class SecretStoreTokenSource:
                 f"no LeanIX API token: the secret {self._name!r} (LEANIX_TOKEN_SECRET_NAME) does not exist "
                 "in the secret store and LEANIX_API_TOKEN is not set"
             ) from None
+        where = f"the current version of secret {self._name!r}"
+        token = parse_token_document(value, where).api_token
+        if self._refused is not None and token == self._refused:
+            token = await self._pending_instead(token)
+        self._last = token
         register_secret(token)
         return token
 
+    async def _pending_instead(self, refused: str) -> str:
+        pending = await self._secrets.get_stage(self._name, PENDING)
+        if pending is None:
+            return refused
+        try:
+            candidate = parse_token_document(pending.value).api_token
+        except NotATokenError:
+            return refused
+        return candidate
+
     def invalidate(self) -> None:
+        self._refused = self._last
         self._secrets.invalidate(self._name)
 
     def __repr__(self) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -91,12 +91,99 @@ class Settings(BaseSettings):
     queue_max_attempts: int = Field(default=5, ge=1, le=100, alias="QUEUE_MAX_ATTEMPTS")
 
     # --- webhook handler (functions/webhook_handler) ---------------------------------------
+    webhook_secret: SecretStr | None = Field(default=None, alias="WEBHOOK_SECRET")
+    # Where the secret is read from when WEBHOOK_SECRET is unset (the secret store).
+    webhook_secret_name: str = Field(default="leanix-webhook-secret", alias="WEBHOOK_SECRET_NAME")
+    webhook_queue_name: str = Field(default="leanix-webhook-events", alias="WEBHOOK_QUEUE_NAME")
+    # LeanIX retries a failed PUSH every 50 s without end and keeps PULL events 30 days.
+    webhook_dedup_ttl_seconds: float = Field(default=30 * 86400.0, ge=3600, alias="WEBHOOK_DEDUP_TTL_SECONDS")
+    # Azure Storage Queue messages hold 64 KiB (48 KiB once base64-encoded); larger bodies go to blobs.
+    webhook_inline_max_bytes: int = Field(default=48 * 1024, ge=1024, alias="WEBHOOK_INLINE_MAX_BYTES")
+    webhook_delivery_mode: str = Field(default="PUSH", pattern="^(PUSH|PULL)$", alias="WEBHOOK_DELIVERY_MODE")
+    webhook_pull_schedule: str = Field(default="0 */1 * * * *", alias="WEBHOOK_PULL_SCHEDULE")
+    webhook_pull_timeout_seconds: int = Field(default=10, ge=0, le=60, alias="WEBHOOK_PULL_TIMEOUT_SECONDS")
+    webhook_subscription_identifier: str = Field(
+        default="leanix-functions-webhook",
+        min_length=1,
+        max_length=255,
+        alias="WEBHOOK_SUBSCRIPTION_IDENTIFIER",
+    )
+    webhook_target_url: str = Field(default="", alias="WEBHOOK_TARGET_URL")
+    webhook_payload_mode: str = Field(
+        default="DEFAULT", pattern="^(DEFAULT|WRAPPED_EVENT)$", alias="WEBHOOK_PAYLOAD_MODE"
+    )
+    time_rule_enabled: bool = Field(default=True, alias="TIME_RULE_ENABLED")
+    time_rule_config: str = Field(default="", alias="TIME_RULE_CONFIG")
+    time_reconcile_schedule: str = Field(default="0 30 2 * * *", alias="TIME_RECONCILE_SCHEDULE")
+    notify_event_types: str = Field(default="", alias="NOTIFY_EVENT_TYPES")
+    notify_fact_sheet_types: str = Field(default="", alias="NOTIFY_FACT_SHEET_TYPES")
+    notify_workspace_name: str = Field(default="", alias="NOTIFY_WORKSPACE_NAME")
+    slack_webhook_url: SecretStr | None = Field(default=None, alias="SLACK_WEBHOOK_URL")
+    teams_webhook_url: SecretStr | None = Field(default=None, alias="TEAMS_WEBHOOK_URL")
 
     # --- metrics ingester (functions/metrics_ingester) -------------------------------------
+    # Shared secret a pusher sends (`Authorization: Bearer <secret>` or `X-Metrics-Secret`).
+    metrics_secret: SecretStr | None = Field(default=None, alias="METRICS_SECRET")
+    metrics_api_version: str = Field(default="v2", pattern=r"^v[12]$", alias="METRICS_API_VERSION")
+    metrics_bucket: str = Field(default="minute", pattern=r"^(minute|hour|day)$", alias="METRICS_BUCKET")
+    metrics_concurrency: int = Field(default=16, ge=1, le=256, alias="METRICS_CONCURRENCY")
+    metrics_dead_letter: str = Field(default="blob", pattern=r"^(blob|queue)$", alias="METRICS_DEAD_LETTER")
+    metrics_dead_letter_queue: str = Field(
+        default="metrics-dead-letter", min_length=3, alias="METRICS_DEAD_LETTER_QUEUE"
+    )
+    metrics_dedup_ttl_days: int = Field(default=400, ge=1, le=3650, alias="METRICS_DEDUP_TTL_DAYS")
+    metrics_pull_schedule: str = Field(default="0 30 6 * * *", alias="METRICS_PULL_SCHEDULE")
+    metrics_pull_sources: str = Field(default="aws_cost_explorer", alias="METRICS_PULL_SOURCES")
+    cost_measurement: str = Field(default="cloud_costs", alias="COST_MEASUREMENT")
+    cost_tag_key: str = Field(default="leanix-fact-sheet-id", min_length=1, alias="COST_TAG_KEY")
+    cost_lookback_days: int = Field(default=14, ge=1, le=365, alias="COST_LOOKBACK_DAYS")
+    cost_recorded_sample: str = Field(default="", alias="COST_RECORDED_SAMPLE")
 
     # --- LDIF sync (functions/ldif_sync) ----------------------------------------------------
+    ldif_sync_schedule: str = Field(default="0 30 2 * * *", alias="LDIF_SYNC_SCHEDULE")
+    ldif_source: Literal["file", "aws_inventory"] = Field(default="file", alias="LDIF_SOURCE")
+    ldif_export_key: str = Field(default="exports/cmdb_export.csv", alias="LDIF_EXPORT_KEY")
+    # Mapping file: a blob key (wins when set) or a path; empty path = the shipped sample mapping.
+    ldif_mapping_key: str = Field(default="", alias="LDIF_MAPPING_KEY")
+    ldif_mapping_path: str = Field(default="", alias="LDIF_MAPPING_PATH")
+    # Processor configuration file; empty = the shipped one for LDIF_SOURCE.
+    ldif_processors_path: str = Field(default="", alias="LDIF_PROCESSORS_PATH")
+    # Binding overrides; empty = the processor configuration's value.
+    ldif_connector_type: str = Field(default="", alias="LDIF_CONNECTOR_TYPE")
+    ldif_connector_id: str = Field(default="", alias="LDIF_CONNECTOR_ID")
+    ldif_connector_version: str = Field(default="", alias="LDIF_CONNECTOR_VERSION")
+    ldif_processing_mode: Literal["", "partial", "full"] = Field(default="", alias="LDIF_PROCESSING_MODE")
+    ldif_custom_fields: dict[str, Any] = Field(default_factory=dict, alias="LDIF_CUSTOM_FIELDS")
+    ldif_test_run: bool = Field(default=False, alias="LDIF_TEST_RUN")
+    ldif_url_input_threshold_bytes: int = Field(
+        default=20_000_000, ge=1, alias="LDIF_URL_INPUT_THRESHOLD_BYTES"
+    )
+    ldif_large_mode: Literal["url", "chunks"] = Field(default="url", alias="LDIF_LARGE_MODE")
+    ldif_chunk_items: int = Field(default=50_000, ge=1, alias="LDIF_CHUNK_ITEMS")
+    ldif_run_deadline_seconds: float = Field(default=3600.0, gt=0, alias="LDIF_RUN_DEADLINE_SECONDS")
+    ldif_poll_initial_seconds: float = Field(default=2.0, gt=0, alias="LDIF_POLL_INITIAL_SECONDS")
+    ldif_poll_max_seconds: float = Field(default=30.0, gt=0, alias="LDIF_POLL_MAX_SECONDS")
+    ldif_lock_ttl_seconds: float = Field(default=7200.0, gt=0, alias="LDIF_LOCK_TTL_SECONDS")
+    ldif_archive_prefix: str = Field(default="ldif-sync", min_length=1, alias="LDIF_ARCHIVE_PREFIX")
+    ldif_metrics_schema: str = Field(default="ldif_sync_runs", alias="LDIF_METRICS_SCHEMA")
+    aws_inventory_regions: str = Field(default="", alias="AWS_INVENTORY_REGIONS")
+    aws_inventory_app_tag: str = Field(default="leanix-application", alias="AWS_INVENTORY_APP_TAG")
 
     # --- token rotation (functions/token_rotation) ------------------------------------------
+    # NCRONTAB (6 fields): the timer checks daily whether a rotation is due.
+    token_rotation_schedule: str = Field(default="0 0 3 * * *", alias="TOKEN_ROTATION_SCHEDULE")
+    token_rotation_interval_days: float = Field(default=30.0, gt=0, alias="TOKEN_ROTATION_INTERVAL_DAYS")
+    token_rotation_early_days: float = Field(default=14.0, ge=0, alias="TOKEN_ROTATION_EARLY_DAYS")
+    # Empty: rotate the user of the stored token; one id: that user; two ids: two-user mode.
+    token_rotation_user_ids: str = Field(default="", alias="TOKEN_ROTATION_USER_IDS")
+
+    @field_validator("token_rotation_user_ids")
+    @classmethod
+    def _check_rotation_users(cls, value: str) -> str:
+        ids = [part.strip() for part in value.split(",") if part.strip()]
+        if len(ids) > 2 or len(set(ids)) != len(ids):
+            raise ValueError("TOKEN_ROTATION_USER_IDS takes at most two different technical user ids")
+        return ",".join(ids)
 
     @model_validator(mode="before")
     @classmethod

@@ -82,12 +82,33 @@ class IntegrationClient:
             "DELETE", f"{INTEGRATION_PATH}/configurations", params=key.model_dump(by_alias=True)
         )
 
-    async def create_run(self, ldif: dict[str, Any], *, start: bool = True, test: bool = False) -> SyncRun:
-        """Create (and by default start) a run with the LDIF as body. Not retried once sent."""
-        body = await self._client.request_json(
-            "POST", RUNS_PATH, params={"start": start, "test": test}, json=ldif, idempotent=False
-        )
+    async def create_run(
+        self, ldif: dict[str, Any] | bytes, *, start: bool = True, test: bool = False
+    ) -> SyncRun:
+        """Create (and by default start) a run with the LDIF as body. Not retried once sent.
+
+        `ldif` is a dict, or the already serialized JSON document as bytes (a streamed LDIF).
+        """
+        if isinstance(ldif, bytes):
+            body = await self._client.request_json(
+                "POST",
+                RUNS_PATH,
+                params={"start": start, "test": test},
+                content=ldif,
+                headers={"Content-Type": "application/json"},
+                idempotent=False,
+            )
+        else:
+            body = await self._client.request_json(
+                "POST", RUNS_PATH, params={"start": start, "test": test}, json=ldif, idempotent=False
+            )
         return _run_of(body)
+
+    async def list_runs(self) -> list[SyncRun]:
+        """Every synchronization run the workspace knows (`GET /synchronizationRuns`)."""
+        body = await self._client.request_json("GET", RUNS_PATH)
+        items = body if isinstance(body, list) else (body or {}).get("data") or []
+        return [SyncRun.model_validate(item) for item in items if isinstance(item, dict) and item.get("id")]
 
     async def create_run_with_url(
         self, url: str, *, data_type: str | None = None, start: bool = True, test: bool = False

@@ -1,0 +1,156 @@
+"""Faults on create, start and status; the deadline; once per night. Core with an injected sleep/clock."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from functions.ldif_sync.config import PROCESSORS_BY_SOURCE, SyncConfig
+from functions.ldif_sync.content_source import FileExportSource
+from functions.ldif_sync.core import LdifSyncFailed, SyncDeps, run_nightly_sync
+from functions.ldif_sync.ldif import LdifHeader, render_ldif
+from local.emulator import RunningEmulator
+from shared.platform.local_blobs import LocalBlobStore
+from shared.platform.local_state import LocalStateStore
+from tests.ldif.conftest import EXPORT_KEY, SAMPLE_CSV, FakeSleep, emulator_runs, fast_client
+
+NIGHT = datetime(2026, 3, 1, 2, 30, tzinfo=UTC)
+RUNS = r"/synchronizationRuns$"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def stores(tmp_path: Path) -> tuple[LocalStateStore, LocalBlobStore, Clock]:
+    clock = Clock()
+    return LocalStateStore(tmp_path / "state.sqlite", clock=clock), LocalBlobStore(tmp_path / "blobs"), clock
+
+
+async def sync(
+    emulator: RunningEmulator,
+    stores: tuple[LocalStateStore, LocalBlobStore, Clock],
+    invocation_id: str = "night-1",
+    **overrides: float,
+) -> dict[str, object]:
+    state, blobs, _ = stores
+    await blobs.put(EXPORT_KEY, SAMPLE_CSV)
+    config = SyncConfig(
+        processors_json=PROCESSORS_BY_SOURCE["file"].read_bytes(),
+        poll_initial_seconds=1.0,
+        poll_max_seconds=2.0,
+        **overrides,  # type: ignore[arg-type]
+    )
+    async with fast_client(emulator, FakeSleep()) as client:
+        deps = SyncDeps(
+            client, state, blobs, FileExportSource(blobs, EXPORT_KEY), invocation_id, now=lambda: NIGHT
+        )
+        return await run_nightly_sync(deps, config)
+
+
+@pytest.fixture
+def fast_runs(emulator: RunningEmulator) -> RunningEmulator:
+    emulator.state.update_config(run_step_delay_seconds=0.0)
+    return emulator
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"kind": "status", "status": 500},
+        {"kind": "status", "status": 503},
+        {"kind": "status", "status": 429},
+        {"kind": "drop"},
+    ],
+    ids=["500", "503", "429", "dropped"],
+)
+async def test_faults_on_create_are_retried_and_create_one_run(
+    fast_runs: RunningEmulator, stores, fault
+) -> None:  # type: ignore[no-untyped-def]
+    fast_runs.add_fault(method="POST", path=RUNS, times=2, **fault)
+    summary = await sync(fast_runs, stores)
+    assert summary["status"] == "FINISHED"
+    assert len(emulator_runs(fast_runs)) == 1
+
+
+@pytest.mark.parametrize("status", [500, 429])
+async def test_faults_on_status_are_retried(fast_runs: RunningEmulator, stores, status: int) -> None:  # type: ignore[no-untyped-def]
+    fast_runs.add_fault(method="GET", path=r"/status$", status=status, kind="status", times=3)
+    assert (await sync(fast_runs, stores))["status"] == "FINISHED"
+
+
+async def test_run_created_by_a_lost_attempt_is_adopted_and_started_once(
+    fast_runs: RunningEmulator,
+    stores,  # type: ignore[no-untyped-def]
+) -> None:
+    # An earlier create reached LeanIX but its answer was lost (here: created unstarted, then 502).
+    marker = f"leanix-functions ldif_sync {NIGHT.date().isoformat()} night1"
+    header = LdifHeader(
+        connector_type="leanix-functions",
+        connector_id="cmdb-export",
+        connector_version="1.0.0",
+        description=marker,
+    )
+    async with fast_client(fast_runs, FakeSleep()) as client:
+        await client.integration.upsert_configuration(json.loads(PROCESSORS_BY_SOURCE["file"].read_bytes()))
+        lost = await client.integration.create_run(render_ldif(header, []), start=False)
+    fast_runs.add_fault(method="POST", path=RUNS, status=502, kind="status", times=1)
+    fast_runs.add_fault(method="POST", path=r"/start$", status=503, kind="status", times=2)
+    summary = await sync(fast_runs, stores)
+    assert summary["runIds"] == [lost.id]
+    (run,) = emulator_runs(fast_runs)
+    assert run["status"] == "FINISHED"
+
+
+async def test_status_that_never_ends_fails_at_the_deadline_with_a_report(
+    emulator: RunningEmulator,
+    stores,  # type: ignore[no-untyped-def]
+) -> None:
+    emulator.state.update_config(run_step_delay_seconds=30.0)  # stays PENDING for the whole test
+    try:
+        with pytest.raises(LdifSyncFailed, match="did not finish before the deadline") as failure:
+            await sync(emulator, stores, run_deadline_seconds=20.0)
+        assert failure.value.status == "DEADLINE_EXCEEDED"
+        _, blobs, _ = stores
+        report = json.loads(await blobs.get(failure.value.report_key))
+        assert report["status"] == "DEADLINE_EXCEEDED"
+        assert report["runIds"] == failure.value.run_ids
+        assert len(emulator_runs(emulator)) == 1
+    finally:
+        async with fast_client(emulator, FakeSleep()) as client:
+            for run in emulator_runs(emulator):
+                await client.integration.stop_run(run["id"])
+
+
+async def test_lock_held_by_another_invocation_exits_and_a_crashed_lock_expires(
+    fast_runs: RunningEmulator,
+    stores,  # type: ignore[no-untyped-def]
+) -> None:
+    state, _, clock = stores
+    lock = f"ldif-sync:lock:{NIGHT.date().isoformat()}"
+    assert await state.acquire_lock(lock, "crashed-invocation", 7200)
+    skipped = await sync(fast_runs, stores)
+    assert skipped["status"] == "SKIPPED"
+    assert "lock" in str(skipped["reason"])
+    assert emulator_runs(fast_runs) == []
+    clock.now += 7201  # the crashed invocation never released it: the TTL frees it
+    assert (await sync(fast_runs, stores))["status"] == "FINISHED"
+
+
+async def test_done_marker_keeps_later_triggers_out_even_after_a_failed_run(
+    fast_runs: RunningEmulator,
+    stores,  # type: ignore[no-untyped-def]
+) -> None:
+    await sync(fast_runs, stores)
+    again = await sync(fast_runs, stores, invocation_id="night-1-redelivered")
+    assert again["status"] == "SKIPPED"
+    assert "already ran" in str(again["reason"])
+    assert len(emulator_runs(fast_runs)) == 1

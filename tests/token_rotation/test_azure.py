@@ -1,0 +1,102 @@
+"""The steps on Key Vault (a fake of its REST API over HTTPS) and the timer entry point of function_app."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from azure.functions.timer import TimerRequest
+
+from functions.token_rotation.core import STEPS
+from local.emulator import RunningEmulator
+from local.host import discover
+from shared.platform import CURRENT, Platform, SecretStore
+from shared.runtime import Runtime
+from shared.settings import Settings
+from tests.platform.fake_key_vault import RunningVault, StaticTokenCredential, serve
+from tests.token_rotation.conftest import (
+    SECRET,
+    assert_some_stored_token_works,
+    emulator_tokens,
+    make_rotator,
+    new_rotation_id,
+    snapshot,
+    token_works,
+)
+
+
+@pytest.fixture(scope="module")
+def vault(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningVault]:
+    running = serve(tmp_path_factory.mktemp("token-rotation-vault"))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def key_vault(vault: RunningVault, emulator: RunningEmulator) -> SecretStore:
+    """A Key Vault store whose secret holds the emulator's token, set by hand (no tags), as deployed."""
+    from azure.keyvault.secrets import SecretClient
+
+    from shared.platform.azure_secrets import KeyVaultSecretStore
+    from shared.platform.lazy import Lazy
+
+    vault.vault.secrets.pop(SECRET, None)
+
+    def client() -> SecretClient:
+        return SecretClient(
+            vault.url,
+            credential=StaticTokenCredential(),
+            connection_verify=str(vault.ca_path),
+            verify_challenge_resource=False,
+        )
+
+    lazy = Lazy(client)
+    lazy.get().set_secret(SECRET, emulator.api_token)
+    return KeyVaultSecretStore(lazy)
+
+
+async def test_each_step_twice_on_key_vault_changes_nothing_the_second_time(
+    emulator: RunningEmulator, leanix_env: Settings, key_vault: SecretStore
+) -> None:
+    rotator = make_rotator(key_vault, leanix_env)
+    rotation_id = new_rotation_id()
+    for step in STEPS:
+        await rotator.run_step(step, rotation_id)
+        after_first, users = await snapshot(key_vault), emulator_tokens(emulator)
+        assert (await rotator.run_step(step, rotation_id)).changed is False
+        assert await snapshot(key_vault) == after_first, step
+        assert emulator_tokens(emulator) == users, step
+        await assert_some_stored_token_works(emulator, key_vault)
+    current = await key_vault.get_stage(SECRET, CURRENT)
+    assert current is not None
+    assert current.version_id == rotation_id
+
+
+async def test_the_timer_rotates_through_key_vault_and_then_finds_nothing_due(
+    emulator: RunningEmulator,
+    leanix_env: Settings,
+    key_vault: SecretStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from function_app import app
+    from functions.token_rotation import azure as entry
+
+    runtime = Runtime(leanix_env, Platform("azure", key_vault, None, None, None))  # type: ignore[arg-type]
+    monkeypatch.setattr(entry, "get_runtime", lambda: runtime)
+    timer = discover(app).find("token_rotation")
+    assert timer.schedule_expression == "%TOKEN_ROTATION_SCHEDULE%"  # type: ignore[union-attr]
+    old_token = emulator.api_token
+    await timer.fn(TimerRequest(past_due=False))
+    current = await key_vault.get_stage(SECRET, CURRENT)
+    assert current is not None
+    new_token = json.loads(current.value)["apiToken"]
+    assert token_works(emulator, new_token)
+    assert not token_works(emulator, old_token)
+    before = await snapshot(key_vault)
+    await timer.fn(TimerRequest(past_due=False))
+    assert await snapshot(key_vault) == before
+    assert uuid.UUID(current.version_id)
