@@ -227,6 +227,16 @@ class BatchResult:
                 return
         raise KeyError(f"no point with index {index} in this batch")
 
+    def mark_rejected(self, index: int, reason: str) -> None:
+        """Record that the accepted point at `index` was refused for good (e.g. a schema type clash)."""
+        for position, result in enumerate(self.results):
+            if result.index == index:
+                self.results[position] = PointResult(
+                    index=index, status=PointStatus.REJECTED, point=None, reason=reason
+                )
+                return
+        raise KeyError(f"no point with index {index} in this batch")
+
     def count(self, status: PointStatus) -> int:
         """How many points ended with `status`."""
         return sum(1 for r in self.results if r.status is status)
