@@ -37,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     invoke.add_argument("function_name")
 
     commands.add_parser("demo", help="run the end-to-end demo against the emulator (make run)")
+    commands.add_parser("ensure-subscription", help="create or update the LeanIX webhook subscription")
     return parser
 
 
@@ -57,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "invoke":
             return _invoke(args.function_name)
+        if args.command == "ensure-subscription":
+            return _ensure_subscription()
         if args.command == "demo":
             from local.demo import run_demo
 
@@ -65,6 +68,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps({"ok": False, "error": str(exc)}), file=sys.stderr)
         return 2
     return 2
+
+
+def _ensure_subscription() -> int:
+    from functions.webhook_handler.subscription import run_ensure_subscription
+    from shared.runtime import get_runtime
+
+    summary = asyncio.run(run_ensure_subscription(get_runtime()))
+    print(json.dumps(summary))
+    return 0
 
 
 def _invoke(function_name: str) -> int:

@@ -110,6 +110,9 @@ def run_demo() -> int:
             "LEANIX_API_TOKEN": emulator.api_token,
             "LOCAL_DATA_DIR": data_dir,
             "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
+            # The webhook route refuses deliveries without a secret; the demo subscription sends this one.
+            "WEBHOOK_SECRET": os.urandom(18).hex(),
+            "METRICS_SECRET": os.environ.get("METRICS_SECRET", "demo-metrics-secret"),
         }
         with _environment(env):
             settings = get_settings()

@@ -190,8 +190,9 @@ async def process_queue_once(function: QueueFunction, queue: Queue, max_messages
     """
     counts = {"processed": 0, "failed": 0}
     for message in await queue.receive(function.queue_name, max_messages, QUEUE_VISIBILITY_SECONDS):
+        # azure-functions 1.26's QueueMessage takes no dequeue count (the host sets it internally).
         azure_message = func.QueueMessage(
-            id=message.id, body=message.body.encode(), dequeue_count=message.attempts
+            id=message.id, body=message.body.encode(), pop_receipt=message.receipt
         )
         with invocation():
             try:
