@@ -13,6 +13,27 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
 
+# Infra tools, each in its own venv: they pin older boto3/pydantic than the app (infra/README.md).
+SAM_STAMP     := .venv-sam/.installed-stamp
+CHECKOV_STAMP := .venv-checkov/.installed-stamp
+
+$(SAM_STAMP): infra/requirements-sam.txt
+	test -x .venv-sam/bin/python || $(PYTHON) -m venv .venv-sam
+	.venv-sam/bin/python -m pip install --quiet --disable-pip-version-check -r infra/requirements-sam.txt
+	touch $(SAM_STAMP)
+
+$(CHECKOV_STAMP): infra/requirements-checkov.txt
+	test -x .venv-checkov/bin/python || $(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check -r infra/requirements-checkov.txt
+	touch $(CHECKOV_STAMP)
+
+## make check-infra: the infra tests, plus `sam validate --lint` and `sam build` (slower; not in make test).
+check-infra: $(STAMP) $(SAM_STAMP) $(CHECKOV_STAMP)
+	$(BIN)/python -m pytest tests/infra -q
+	SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam validate --lint --template infra/aws/template.yaml --region eu-central-1
+	infra/aws/stage_source.sh
+	SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam build --template infra/aws/template.yaml --build-dir .aws-sam/build
+
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $(NODE_STAMP)
@@ -22,7 +43,7 @@ run: $(STAMP)
 	$(BIN)/python -m functions demo
 
 ## make test: lint, types, then pytest with moto server and Azurite started and stopped around it.
-test: $(STAMP) $(NODE_STAMP) lint
+test: $(STAMP) $(NODE_STAMP) $(SAM_STAMP) $(CHECKOV_STAMP) lint
 	$(BIN)/python -m local.services run -- $(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -38,4 +59,4 @@ bench: $(STAMP)
 	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) node_modules .services .local-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-sam .venv-checkov .aws-sam node_modules .services .local-data .pytest_cache .mypy_cache .ruff_cache
