@@ -26,15 +26,12 @@ import asyncio
 import hmac
 import json
 import re
-import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import lru_cache
 from typing import Any
 
-import certifi
 import httpx
 
 from functions.webhook_handler.models import (
@@ -65,6 +62,7 @@ from shared.logging import get_logger, log_context, register_secret
 from shared.platform import BlobStore, NotFound, Platform, Queue, StateStore
 from shared.runtime import Runtime
 from shared.settings import Settings
+from shared.tls import verifying_tls_context
 
 logger = get_logger(__name__)
 
@@ -566,21 +564,6 @@ async def reconcile_time_classes(client: LeanIXClient, rule: TimeRuleConfig) -> 
 # The adapters (azure.py, aws.py) call these with the process runtime; they only translate.
 
 
-@lru_cache(maxsize=1)
-def tls_context() -> ssl.SSLContext:
-    """A verifying TLS context built once per process (loading the CA bundle costs ~60 ms a client)."""
-    return ssl.create_default_context(cafile=certifi.where())
-
-
-def invocation_client(runtime: Runtime) -> LeanIXClient:
-    """`runtime.client()` with the process-wide TLS context (verification stays on)."""
-    return LeanIXClient.from_settings(
-        runtime.settings,
-        token_source=runtime.token_source(),
-        transport=httpx.AsyncHTTPTransport(verify=tls_context()),
-    )
-
-
 async def process_queue_message(body: str, runtime: Runtime) -> ProcessResult:
     """Process one queue message (Azure queue trigger, local host). Raises so the message is retried."""
     results = await process_queue_messages([("-", body)], runtime, raise_errors=True)
@@ -599,8 +582,8 @@ async def process_queue_messages(
     config = ProcessorConfig.from_settings(runtime.settings)
     results: list[tuple[str, ProcessResult | None]] = []
     async with (
-        invocation_client(runtime) as client,
-        httpx.AsyncClient(timeout=NOTIFY_TIMEOUT_SECONDS, verify=tls_context()) as http,
+        runtime.client() as client,
+        httpx.AsyncClient(timeout=NOTIFY_TIMEOUT_SECONDS, verify=verifying_tls_context()) as http,
     ):
         deps = ProcessorDeps(config, client, runtime.platform.state, http)
         for message_id, body in messages:
@@ -630,7 +613,7 @@ async def run_pull(runtime: Runtime) -> dict[str, Any]:
         queue_name=settings.webhook_queue_name,
         inline_max_bytes=settings.webhook_inline_max_bytes,
     )
-    async with invocation_client(runtime) as client:
+    async with runtime.client() as client:
         return dict(await pull_once(client, runtime.platform.queue, runtime.platform.blobs, config))
 
 
@@ -639,5 +622,5 @@ async def run_reconcile(runtime: Runtime) -> dict[str, Any]:
     config = ProcessorConfig.from_settings(runtime.settings)
     if config.time_rule is None:
         return {"skipped": "TIME_RULE_ENABLED is false"}
-    async with invocation_client(runtime) as client:
+    async with runtime.client() as client:
         return dict(await reconcile_time_classes(client, config.time_rule))

@@ -16,7 +16,6 @@ from pydantic import SecretStr
 from functions.webhook_handler.core import (
     ProcessorConfig,
     ReceiveConfig,
-    invocation_client,
     resolve_webhook_secret,
 )
 from shared.errors import ConfigurationError
@@ -140,5 +139,5 @@ def _without_query(url: str | None) -> str | None:
 async def run_ensure_subscription(runtime: Runtime) -> dict[str, Any]:
     """`python -m functions ensure-subscription` and deployment scripts: upsert from settings."""
     config = await subscription_config(runtime.settings, runtime.platform)
-    async with invocation_client(runtime) as client:
+    async with runtime.client() as client:
         return await ensure_subscription(client, config)

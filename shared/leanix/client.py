@@ -41,6 +41,7 @@ from shared.leanix.retry import RetryPolicy, Sleep, is_retryable_error, parse_re
 from shared.leanix.webhooks import WebhooksClient
 from shared.logging import get_logger, redact, register_secret
 from shared.settings import Settings, normalize_leanix_host
+from shared.tls import verifying_tls_context
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 USER_AGENT = "leanix-functions/0.1"
@@ -78,10 +79,12 @@ class LeanIXClient:
         )
         self._sleep = sleep
         self._clock = clock
-        # TLS verification stays at httpx's default (on); a custom transport brings its own.
+        # TLS verification is always on: one verifying context per process (a custom transport,
+        # e.g. ASGI in tests, brings its own).
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             transport=transport,
+            verify=verifying_tls_context(),
             timeout=timeout,
             headers={"Accept": "application/json", "User-Agent": USER_AGENT},
         )
