@@ -55,7 +55,7 @@ class AwsInventorySource:
             return self._client_factory(service, region)
         import boto3  # lazy: only this source needs it
 
-        return boto3.client(service, region_name=region)  # type: ignore[call-overload]
+        return boto3.client(service, region_name=region)
 
     async def open(self) -> None:
         self._account = await asyncio.to_thread(self._caller_account)

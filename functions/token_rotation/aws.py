@@ -28,7 +28,7 @@ async def handle_rotation_event(event: dict[str, Any], runtime: Runtime) -> None
     metadata = await asyncio.to_thread(_describe, settings.aws_region, rotation.secret_id)
     expected = settings.aws_secret_prefix + settings.leanix_token_secret_name
     if not should_run_step(rotation, metadata, expected):
-        logger.info("secret version already AWSCURRENT", extra=log_context(step=rotation.step.value))
+        logger.info("rotation version already AWSCURRENT", extra=log_context(step=rotation.step.value))
         return
     await rotator_for(runtime).run_step(rotation.step, rotation.token)
 
