@@ -14,7 +14,7 @@ from shared.platform.aws_clients import LazyClient, error_code, platform_error
 from shared.platform.errors import Conflict, NotFound
 from shared.platform.names import check_version_id
 from shared.platform.ports import CURRENT, SecretVersion, Stage, StagedSecret
-from shared.platform.secret_cache import SecretCache
+from shared.platform.secret_cache import SecretCache, cached_current
 
 AWS_LABELS: dict[str, str] = {"current": "AWSCURRENT", "pending": "AWSPENDING", "previous": "AWSPREVIOUS"}
 NEUTRAL_STAGES: dict[str, str] = {label: stage for stage, label in AWS_LABELS.items()}
@@ -36,14 +36,12 @@ class AwsSecretStore:
         return f"{self._prefix}{name}"
 
     async def get_current(self, name: str) -> str:
-        cached = self._cache.get(name)
-        if cached is not None:
-            return cached
-        staged = await self.get_stage(name, CURRENT)
-        if staged is None:
-            raise NotFound(f"secret {self._id(name)!r} has no AWSCURRENT version: {_HINT}")
-        self._cache.put(name, staged.value)
-        return staged.value
+        return await cached_current(
+            self._cache,
+            name,
+            lambda: self.get_stage(name, CURRENT),
+            f"secret {self._id(name)!r} has no AWSCURRENT version: {_HINT}",
+        )
 
     def invalidate(self, name: str) -> None:
         self._cache.invalidate(name)

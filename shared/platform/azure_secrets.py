@@ -20,7 +20,7 @@ from shared.platform.errors import Conflict, NotFound
 from shared.platform.lazy import Lazy
 from shared.platform.names import check_version_id
 from shared.platform.ports import CURRENT, PENDING, PREVIOUS, SecretVersion, Stage, StagedSecret
-from shared.platform.secret_cache import SecretCache
+from shared.platform.secret_cache import SecretCache, cached_current
 
 VERSION_TAG = "rotation-version"
 STAGES_TAG = "stages"
@@ -130,14 +130,12 @@ class KeyVaultSecretStore:
     # --- port --------------------------------------------------------------------------------
 
     async def get_current(self, name: str) -> str:
-        cached = self._cache.get(name)
-        if cached is not None:
-            return cached
-        staged = await self.get_stage(name, CURRENT)
-        if staged is None:
-            raise NotFound(f"secret {name!r} has no current version in Key Vault: {_HINT}")
-        self._cache.put(name, staged.value)
-        return staged.value
+        return await cached_current(
+            self._cache,
+            name,
+            lambda: self.get_stage(name, CURRENT),
+            f"secret {name!r} has no current version in Key Vault: {_HINT}",
+        )
 
     def invalidate(self, name: str) -> None:
         self._cache.invalidate(name)

@@ -22,7 +22,7 @@ from shared.errors import PlatformError
 from shared.platform.errors import Conflict, NotFound
 from shared.platform.names import check_version_id
 from shared.platform.ports import CURRENT, PENDING, PREVIOUS, SecretVersion, Stage, StagedSecret
-from shared.platform.secret_cache import SecretCache
+from shared.platform.secret_cache import SecretCache, cached_current
 
 SEED_VERSION_ID = "initial-version-from-environment"
 
@@ -134,14 +134,12 @@ class LocalSecretStore:
     # --- port --------------------------------------------------------------------------------
 
     async def get_current(self, name: str) -> str:
-        cached = self._cache.get(name)
-        if cached is not None:
-            return cached
-        staged = await self.get_stage(name, CURRENT)
-        if staged is None:
-            raise NotFound(f"secret {name!r} has no current version in {str(self._path)!r}")
-        self._cache.put(name, staged.value)
-        return staged.value
+        return await cached_current(
+            self._cache,
+            name,
+            lambda: self.get_stage(name, CURRENT),
+            f"secret {name!r} has no current version in {str(self._path)!r}",
+        )
 
     def invalidate(self, name: str) -> None:
         self._cache.invalidate(name)

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+
+from shared.platform.errors import NotFound
+from shared.platform.ports import StagedSecret
 
 DEFAULT_TTL_SECONDS = 60.0
 
@@ -46,3 +49,23 @@ class SecretCache:
 
     def __repr__(self) -> str:
         return f"SecretCache(names={sorted(self._entries)!r})"
+
+
+async def cached_current(
+    cache: SecretCache,
+    name: str,
+    read_current: Callable[[], Awaitable[StagedSecret | None]],
+    missing_message: str,
+) -> str:
+    """`SecretStore.get_current` for every adapter: the cached value, else the `current` version.
+
+    Raises NotFound with `missing_message` when no version carries `current`.
+    """
+    cached = cache.get(name)
+    if cached is not None:
+        return cached
+    staged = await read_current()
+    if staged is None:
+        raise NotFound(missing_message)
+    cache.put(name, staged.value)
+    return staged.value
