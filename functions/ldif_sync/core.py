@@ -253,7 +253,15 @@ async def _sync(deps: SyncDeps, config: SyncConfig, run_date: str, done_key: str
     url = await deps.blobs.read_url(ldif_key, 3600) if large and config.large_mode == "url" else None
     runs: list[SyncRun] = []
     results: list[_RunResult] = []
-    failure: RunDeadlineExceeded | None = None
+    failure: LeanIXError | None = None
+
+    async def mark_done() -> None:
+        # A run exists: no later trigger tonight may start another, whatever happens next. Written
+        # before the run is followed, because a host that dies while polling runs no `finally`.
+        await deps.state.put_if_absent(
+            done_key, {"runIds": [r.id for r in runs], "report": report_key}, DONE_MARKER_TTL_SECONDS
+        )
+
     try:
         if large and url is not None:
             submission = "url"
@@ -264,28 +272,34 @@ async def _sync(deps: SyncDeps, config: SyncConfig, run_date: str, done_key: str
                     marker,
                 )
             )
+            await mark_done()
             results.append(await _follow(client, runs[-1], config))
         elif large:
             submission = "chunks"
             del built  # the chunks are rendered one at a time from the source again
-            await _submit_chunks(deps, config, header, marker, runs, results)
+            await _submit_chunks(deps, config, header, marker, runs, results, mark_done)
         else:
             create = _creator(client, built.document, config.test_run)
             runs.append(await create_run_once(client, create, marker))
+            await mark_done()
             results.append(await _follow(client, runs[-1], config))
     except RunDeadlineExceeded as exc:
         failure = exc
+    except LeanIXError as exc:
+        if not runs:
+            raise  # no run was created: nothing to report on, the error says what failed
+        # The run exists but could not be followed: report it with its id instead of a bare error.
+        failure = exc
     finally:
         if runs:
-            # A run exists: no later trigger tonight may start another, whatever happens next.
-            await deps.state.put_if_absent(
-                done_key, {"runIds": [r.id for r in runs], "report": report_key}, DONE_MARKER_TTL_SECONDS
-            )
+            await mark_done()
 
     # --- report, metric, verdict ---------------------------------------------------------------
     statuses = [(r.run.status or "UNKNOWN").upper() for r in results]
-    if failure is not None:
+    if isinstance(failure, RunDeadlineExceeded):
         status = "DEADLINE_EXCEEDED"
+    elif failure is not None:
+        status = "FOLLOW_FAILED"
     elif any(s != "FINISHED" for s in statuses):
         status = next(s for s in statuses if s != "FINISHED")
     else:
@@ -330,7 +344,7 @@ async def _sync(deps: SyncDeps, config: SyncConfig, run_date: str, done_key: str
     )
     if status != "FINISHED":
         raise LdifSyncFailed(
-            _failure_message(status, report["runIds"], report_key, failure),
+            _failure_message(status, report["runIds"], report_key, failure, done_key),
             status=status,
             run_ids=report["runIds"],
             report_key=report_key,
@@ -353,6 +367,7 @@ async def _submit_chunks(
     marker: str,
     runs: list[SyncRun],
     results: list[_RunResult],
+    mark_done: Callable[[], Awaitable[None]],
 ) -> None:
     """Submit the LDIF as a series of chunk runs, one after another (LeanIX archives on the last)."""
     client = deps.client
@@ -369,6 +384,7 @@ async def _submit_chunks(
         document = render_ldif(chunk_header.model_copy(update={"description": chunk_marker}), items)
         del items
         runs.append(await create_run_once(client, _creator(client, document, config.test_run), chunk_marker))
+        await mark_done()
         result = await _follow(client, runs[-1], config)
         results.append(result)
         if (result.run.status or "").upper() != "FINISHED":
@@ -408,20 +424,30 @@ async def _emit_metric(
     return {"written": True, "schema": config.metrics_schema, "timestamp": timestamp}
 
 
-def _failure_message(status: str, run_ids: list[str], report_key: str, failure: Exception | None) -> str:
+def _failure_message(
+    status: str, run_ids: list[str], report_key: str, failure: Exception | None, done_key: str
+) -> str:
     runs = ", ".join(run_ids) or "(none)"
+    # Tonight's marker makes a plain re-invoke a no-op: say how to run again on purpose.
+    again = f"to run again tonight, delete the state key {done_key} and invoke ldif_sync"
     if status == "DEADLINE_EXCEEDED":
         return (
             f"the Integration API run {runs} did not finish before the deadline: {failure}; "
-            f"see the report {report_key}"
+            f"see the report {report_key}; {again} (only once that run has ended)"
+        )
+    if status == "FOLLOW_FAILED":
+        return (
+            f"could not follow the Integration API run {runs} (or submit its next chunk): {failure}; check "
+            f"its status in the LeanIX Integration API admin page; see the report {report_key}; "
+            f"{again} (only once that run has ended)"
         )
     if status == "STOPPED":
         return (
             f"the Integration API run {runs} was STOPPED before it finished: see the report {report_key}; "
-            "check who stopped it in the LeanIX Integration API admin page and invoke ldif_sync again"
+            f"check who stopped it in the LeanIX Integration API admin page; {again}"
         )
     return (
         f"the Integration API run {runs} {status}: see the report {report_key} for its warnings; check the "
         "processor configuration's binding and processors (a binding that matches no configuration fails "
-        "the run) and the export's data"
+        f"the run) and the export's data; {again}"
     )

@@ -32,11 +32,13 @@ def push(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """API Gateway HTTP API (payload v2) -> `handle_push`; the body may arrive base64-encoded."""
     headers = {str(k): str(v) for k, v in (event.get("headers") or {}).items()}
     raw = event.get("body") or ""
+    body_error: str | None = None
     if event.get("isBase64Encoded"):
         try:
             body = base64.b64decode(raw, validate=True)
         except (binascii.Error, ValueError):
-            return _response(HttpAnswer(400, {"error": "the body is not valid base64"}))
+            # Answered by `handle_push` after the secret check: an anonymous caller gets 401.
+            body, body_error = b"", "the body is not valid base64"
     else:
         body = raw.encode("utf-8")
     runtime = get_runtime()
@@ -44,7 +46,7 @@ def push(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with invocation(request_id):
         answer = asyncio.run(
             handle_push(
-                PushRequest(headers, body, headers.get("content-type")),
+                PushRequest(headers, body, headers.get("content-type"), body_error),
                 secret=runtime.settings.metrics_secret,
                 config=IngestConfig.from_settings(runtime.settings),
                 client_factory=runtime.client,

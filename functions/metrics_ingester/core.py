@@ -91,6 +91,8 @@ class PushRequest:
     headers: Mapping[str, str]
     body: bytes
     content_type: str | None = None
+    # Set by an adapter that could not decode the body (bad base64): a 400, after the secret check.
+    body_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -214,6 +216,8 @@ async def handle_push(
     refused = check_secret(request.headers, secret)
     if refused is not None:
         return refused
+    if request.body_error is not None:
+        return HttpAnswer(400, {"error": request.body_error})
     try:
         items = parse_batch(request.body, request.content_type)
     except BatchTooLargeError as error:

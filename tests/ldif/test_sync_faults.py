@@ -154,3 +154,81 @@ async def test_done_marker_keeps_later_triggers_out_even_after_a_failed_run(
     assert again["status"] == "SKIPPED"
     assert "already ran" in str(again["reason"])
     assert len(emulator_runs(fast_runs)) == 1
+
+
+async def test_done_marker_is_written_as_soon_as_the_run_exists(
+    emulator: RunningEmulator,
+    stores,  # type: ignore[no-untyped-def]
+) -> None:
+    # A host that dies while polling (Lambda/Functions timeout) never reaches a `finally`: the
+    # marker must already be there, or a trigger after the lock's TTL starts a second run.
+    state, blobs, _ = stores
+    done_key = f"ldif-sync:done:{NIGHT.date().isoformat()}"
+    seen: list[object] = []
+
+    async def probe(seconds: float) -> None:
+        seen.append(await state.get(done_key))
+
+    emulator.state.update_config(run_step_delay_seconds=30.0)  # stays PENDING: the sync polls
+    await blobs.put(EXPORT_KEY, SAMPLE_CSV)
+    config = SyncConfig(
+        processors_json=PROCESSORS_BY_SOURCE["file"].read_bytes(),
+        poll_initial_seconds=1.0,
+        poll_max_seconds=2.0,
+        run_deadline_seconds=5.0,
+    )
+    try:
+        async with fast_client(emulator, probe) as client:
+            deps = SyncDeps(
+                client, state, blobs, FileExportSource(blobs, EXPORT_KEY), "night-1", now=lambda: NIGHT
+            )
+            with pytest.raises(LdifSyncFailed):
+                await run_nightly_sync(deps, config)
+        assert seen, "the sync never polled"
+        assert all(marker is not None for marker in seen)
+    finally:
+        async with fast_client(emulator, FakeSleep()) as client:
+            for run in emulator_runs(emulator):
+                await client.integration.stop_run(run["id"])
+
+
+async def test_status_unreachable_after_retries_fails_with_the_run_id_and_a_report(
+    fast_runs: RunningEmulator,
+    stores,  # type: ignore[no-untyped-def]
+) -> None:
+    fast_runs.add_fault(method="GET", path=r"/status$", status=503, kind="status", times=50)
+    with pytest.raises(LdifSyncFailed, match="could not follow") as failure:
+        await sync(fast_runs, stores)
+    (run,) = emulator_runs(fast_runs)
+    assert failure.value.run_ids == [run["id"]]
+    assert run["id"] in str(failure.value)
+    _, blobs, _ = stores
+    report = json.loads(await blobs.get(failure.value.report_key))
+    assert report["status"] == "FOLLOW_FAILED"
+    assert report["runIds"] == [run["id"]]
+    assert "503" in report["error"] or "Service" in report["error"]
+
+
+async def test_a_stopped_run_says_how_to_run_again_tonight(
+    fast_runs: RunningEmulator,
+    stores,  # type: ignore[no-untyped-def]
+) -> None:
+    # Invoking again alone would only be SKIPPED by the done marker: the message must name it.
+    async def stop_then_sleep(seconds: float) -> None:
+        async with fast_client(fast_runs, FakeSleep()) as client:
+            for run in emulator_runs(fast_runs):
+                if run["status"] not in ("STOPPED", "FINISHED", "FAILED"):
+                    await client.integration.stop_run(run["id"])
+
+    fast_runs.state.update_config(run_step_delay_seconds=30.0)
+    state, blobs, _ = stores
+    await blobs.put(EXPORT_KEY, SAMPLE_CSV)
+    config = SyncConfig(processors_json=PROCESSORS_BY_SOURCE["file"].read_bytes(), poll_initial_seconds=1.0)
+    async with fast_client(fast_runs, stop_then_sleep) as client:
+        deps = SyncDeps(
+            client, state, blobs, FileExportSource(blobs, EXPORT_KEY), "night-1", now=lambda: NIGHT
+        )
+        with pytest.raises(LdifSyncFailed) as failure:
+            await run_nightly_sync(deps, config)
+    assert failure.value.status == "STOPPED"
+    assert f"ldif-sync:done:{NIGHT.date().isoformat()}" in str(failure.value)

@@ -111,3 +111,15 @@ async def test_points_leanix_refuses_are_dead_lettered_to_s3(
     stored = json.loads(await get_runtime().platform.blobs.get(body["deadLetter"]))
     assert stored["entries"][0]["point"]["fields"] == {"v": 1.0}
     assert "InternalServerError" in stored["entries"][0]["error"]
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer nope"])
+async def test_lambda_push_without_the_secret_is_401_even_with_invalid_base64(
+    aws_env: str, authorization: str | None
+) -> None:
+    # The secret is checked before anything of the body is looked at, base64 included.
+    payload = event(authorization)
+    payload.update(body="%%%not base64", isBase64Encoded=True)
+    status, body = await call(payload)
+    assert status == 401
+    assert "metrics secret" in body["error"]
