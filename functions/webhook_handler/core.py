@@ -23,6 +23,8 @@ Two workers racing on the same event both pass step 1, but both run idempotent r
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hmac
 import json
 import re
@@ -133,16 +135,27 @@ def _error(status: int, message: str) -> HttpResult:
 
 
 async def receive_delivery(
-    headers: Mapping[str, str], body: bytes, config: ReceiveConfig, platform: Platform
+    headers: Mapping[str, str],
+    body: bytes,
+    config: ReceiveConfig,
+    platform: Platform,
+    *,
+    base64_body: bool = False,
 ) -> HttpResult:
     """Check one LeanIX delivery and enqueue it: 202 when queued.
 
     401 for a missing or wrong `Authorization` (compared in constant time, before the body is
     looked at), 503 when no secret is configured or the queue is unavailable, 413 above the
     LeanIX maximum, 415 for a non-JSON content type, 400 naming the field for a malformed body.
+    `base64_body` (API Gateway's `isBase64Encoded`) decodes the body, after authentication.
     """
     lowered = {key.lower(): value for key, value in headers.items()}
-    secret = await resolve_webhook_secret(config, platform)
+    try:
+        secret = await resolve_webhook_secret(config, platform)
+    except BundleError as exc:
+        # The secret store is down: LeanIX retries a non-2xx delivery, so a 503 loses nothing.
+        logger.error("could not read the webhook secret", extra=log_context(error=str(exc)))
+        return _error(503, "the webhook secret could not be read; LeanIX will retry the delivery")
     if not secret:
         return _error(
             503,
@@ -152,6 +165,11 @@ async def receive_delivery(
     provided = lowered.get("authorization", "")
     if not hmac.compare_digest(provided.encode("utf-8"), secret.encode("utf-8")):
         return _error(401, "missing or wrong Authorization header")
+    if base64_body:
+        try:
+            body = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            return _error(400, "body is marked base64 but is not valid base64")
     if len(body) > MAX_BODY_BYTES:
         return _error(413, f"webhook body is {len(body)} bytes; LeanIX sends at most {MAX_BODY_BYTES} bytes")
     content_type = lowered.get("content-type", "").split(";", 1)[0].strip().lower()
@@ -530,8 +548,11 @@ async def pull_once(
                 logger.warning("PULLed body is not a webhook event", extra=log_context(error=str(exc)))
         await enqueue_events(events, queue, config.queue_name, blobs, config.inline_max_bytes)
         counts["enqueued"] += len(events)
-        if result.next_offset is not None:
-            await client.webhooks.commit_cursor(subscription.id, result.next_offset)
+        if result.next_offset is None:
+            # Nothing to commit: pulling again would return (and enqueue) the same events.
+            logger.warning("PULL result has no nextCursor; the cursor was not committed")
+            break
+        await client.webhooks.commit_cursor(subscription.id, result.next_offset)
     return counts
 
 

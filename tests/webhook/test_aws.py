@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from typing import Any
@@ -105,3 +106,21 @@ def test_reconcile_and_pull_handlers_run_on_a_schedule_event(
         time_tags(emulator, a.id) == expected_time_tags(emulator, a.id) for a in applications(emulator)
     )
     assert aws.pull(scheduled, None) == {"skipped": "WEBHOOK_DELIVERY_MODE is not PULL"}
+
+
+def test_unauthenticated_base64_body_is_401_before_it_is_decoded(aws_env: dict[str, str]) -> None:
+    # An undecodable base64 body from a caller without the secret: a 400 would prove it was looked at.
+    event = load_event("webhook_apigw_v2_delivery")
+    event["headers"]["authorization"] = "nope"
+    event |= {"isBase64Encoded": True, "body": "%%% not base64 %%%"}
+    assert aws.receive(event, None)["statusCode"] == 401
+
+
+def test_base64_body_is_decoded_after_authentication(aws_env: dict[str, str]) -> None:
+    event = load_event("webhook_apigw_v2_delivery")
+    good = event | {"isBase64Encoded": True, "body": base64.b64encode(event["body"].encode()).decode()}
+    bad = event | {"isBase64Encoded": True, "body": "%%% not base64 %%%"}
+    assert aws.receive(good, None)["statusCode"] == 202
+    response = aws.receive(bad, None)
+    assert response["statusCode"] == 400
+    assert "base64" in json.loads(response["body"])["error"]

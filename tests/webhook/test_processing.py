@@ -266,3 +266,59 @@ def test_invalid_time_rule_config_is_rejected_at_start_up(webhook_env: WebhookEn
     webhook_env.set(TIME_RULE_CONFIG='{"mode": "field"}')
     with pytest.raises(ConfigurationError, match="TIME_RULE_CONFIG"):
         ProcessorConfig.from_settings(get_runtime().settings)
+
+
+class _CrashOnStateWrites:
+    """Reads go to the real store; the first state write "crashes" the worker."""
+
+    def __init__(self, state: Any) -> None:
+        self._state = state
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._state, name)
+
+    async def advance_high_water_mark(self, key: str, value: int) -> bool:
+        raise RuntimeError("worker crashed")
+
+
+async def test_crash_after_the_leanix_write_before_the_state_writes_does_not_write_again(
+    webhook_env: WebhookEnv,
+) -> None:
+    emulator = webhook_env.emulator
+    app = applications(emulator)[10]
+    set_fit(
+        emulator,
+        app.id,
+        other_user(emulator).id,
+        functionalSuitability="perfect",
+        technicalSuitability="adequate",
+    )
+    event = parse_event(
+        body_of(
+            {
+                "id": 6001,
+                "type": "FactSheetUpdatedEvent",
+                "userId": "someone",
+                "transactionSequenceNumber": 10**6,
+                "factSheet": {"id": app.id, "type": "Application"},
+            }
+        )
+    )
+    runtime = get_runtime()
+    state = runtime.platform.state
+    writes = emulator.state.workspace.require(app.id).write_count
+    async with runtime.client() as client:
+        import httpx
+
+        async with httpx.AsyncClient() as http:
+            config = ProcessorConfig.from_settings(runtime.settings)
+            crashing = ProcessorDeps(config, client, _CrashOnStateWrites(state), http)  # type: ignore[arg-type]
+            with pytest.raises(RuntimeError, match="crashed"):
+                await process_event(event, crashing)
+            assert emulator.state.workspace.require(app.id).write_count == writes + 1  # LeanIX was written
+            assert await state.get(dedup_key(event)) is None
+            retried = await process_event(event, ProcessorDeps(config, client, state, http))
+    assert (retried.outcome, retried.time_update) == (Outcome.APPLIED, None)
+    assert emulator.state.workspace.require(app.id).write_count == writes + 1
+    assert time_tags(emulator, app.id) == ["Invest"]
+    assert await state.get(dedup_key(event)) is not None

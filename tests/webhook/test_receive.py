@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from functions.webhook_handler.models import MAX_BODY_BYTES
 from functions.webhook_handler.queueing import CLAIM_CHECK_PREFIX, claim_check_key
+from shared.errors import PlatformError
 from tests.webhook.conftest import SECRET, WebhookEnv, applications, auth_headers, body_of
 from tests.webhook.events import load_event, load_event_bytes
 
@@ -164,3 +165,18 @@ async def test_fuzzed_deliveries_never_get_a_5xx(
     response = await webhook_env.post(body, {"Authorization": SECRET, "Content-Type": content_type})
     assert response.status_code in {202, 400, 413, 415}
     assert "error" in _json(response) or response.status_code == 202
+
+
+async def test_unreachable_secret_store_is_503_not_a_crash(
+    webhook_env: WebhookEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    webhook_env.monkeypatch.delenv("WEBHOOK_SECRET")
+    webhook_env.set()
+
+    async def unavailable(name: str) -> str:
+        raise PlatformError("reading secret failed (503): check the identity's role")
+
+    monkeypatch.setattr(webhook_env.platform.secrets, "get_current", unavailable)
+    response = await webhook_env.post(load_event_bytes("webhook_default_fact_sheet_updated"))
+    assert response.status_code == 503
+    assert "secret" in str(_json(response)["error"])

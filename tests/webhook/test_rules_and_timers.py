@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -14,8 +16,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from functions.__main__ import main
+from functions.webhook_handler.core import PullConfig, pull_once
 from local.emulator.webhooks import webhooks_state
 from local.host import RunningHost, start_host_in_thread
+from shared.leanix.webhooks import PullEvent, PullResult, Subscription
+from shared.platform.local_blobs import LocalBlobStore
+from shared.platform.local_queue import LocalQueue
 from tests.webhook.conftest import (
     SECRET,
     WebhookEnv,
@@ -152,3 +158,34 @@ async def test_nightly_reconcile_repairs_drifted_tags(webhook_env: WebhookEnv) -
     assert again == {"checked": len(apps), "fixed": 0}
     for app in apps:
         assert time_tags(emulator, app.id) == expected_time_tags(emulator, app.id), app.name
+
+
+class _CursorlessWebhooks:
+    """A PULL API that returns events without a `nextCursor` (nothing can be committed)."""
+
+    def __init__(self) -> None:
+        self.pulls = 0
+        self.commits: list[int] = []
+
+    async def find_by_identifier(self, identifier: str) -> Subscription:
+        return Subscription(id="sub-1", identifier=identifier, delivery_type="PULL")
+
+    async def pull_events(self, subscription_id: str, *, timeout: int = 10) -> PullResult:  # noqa: ASYNC109 (the API parameter)
+        self.pulls += 1
+        event = load_event("webhook_default_fact_sheet_updated")
+        return PullResult(events=[PullEvent(offset=1, event=event)], next_offset=None)
+
+    async def commit_cursor(self, subscription_id: str, offset: int) -> None:
+        self.commits.append(offset)
+
+
+async def test_pull_without_a_next_cursor_stops_instead_of_re_enqueueing_the_same_events(
+    tmp_path: Path,
+) -> None:
+    webhooks = _CursorlessWebhooks()
+    client = SimpleNamespace(webhooks=webhooks)
+    queue = LocalQueue(tmp_path / "queue.sqlite", max_attempts=3)
+    config = PullConfig(identifier="s", timeout_seconds=0, queue_name="events", inline_max_bytes=4096)
+    counts = await pull_once(client, queue, LocalBlobStore(tmp_path / "blobs"), config)  # type: ignore[arg-type]
+    assert (webhooks.pulls, webhooks.commits, counts["enqueued"]) == (1, [], 1)
+    assert len(await queue.receive("events", 10, 30)) == 1
