@@ -79,15 +79,19 @@ def _start(name: str, command: list[str], ports: dict[str, int], env: dict[str, 
     )
     log.close()
     service = Service(name, process, ports, env)
-    service.pid_file.write_text(str(process.pid))
-    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-    while not all(_answers(port) for port in ports.values()):
-        if process.poll() is not None or time.monotonic() > deadline:
-            stop(service)
-            raise RuntimeError(
-                f"{name} did not start on ports {sorted(ports.values())}: see {PID_DIR / (name + '.log')}"
-            )
-        time.sleep(0.05)
+    try:
+        service.pid_file.write_text(str(process.pid))
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while not all(_answers(port) for port in ports.values()):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"{name} did not start on ports {sorted(ports.values())}: see {PID_DIR / (name + '.log')}"
+                )
+            time.sleep(0.05)
+    except BaseException:
+        # Not yet handed to the caller (a failed start, or SIGTERM/Ctrl-C while waiting): stop it here.
+        stop(service)
+        raise
     return service
 
 

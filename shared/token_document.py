@@ -1,7 +1,8 @@
 """What the LeanIX token secret holds: a small JSON document, or (as first seeded) the bare API token.
 
-Token rotation stores `{"apiToken": ..., "technicalUserId": ..., "rotationId": ..., "rotatedAt": ...}`
-so the current version names the technical user in use (two-user mode) and when it was rotated.
+Token rotation stores `{"apiToken": ..., "technicalUserId": ..., "rotationId": ..., "rotatedAt": ...,
+"tokenExpiry": ...}` so the current version names the technical user in use (two-user mode), when it
+was rotated and the token expiry LeanIX reported then (replaceToken keeps the expiry).
 Every reader accepts both forms, so a secret set by hand with only the token keeps working.
 """
 
@@ -32,6 +33,7 @@ class TokenDocument:
     technical_user_id: str | None = None
     rotation_id: str | None = None
     rotated_at: datetime | None = None
+    token_expiry: datetime | None = None
 
     def to_json(self) -> str:
         """The stored form (keys sorted, so the same document always serializes the same way)."""
@@ -42,6 +44,8 @@ class TokenDocument:
             body["rotationId"] = self.rotation_id
         if self.rotated_at is not None:
             body["rotatedAt"] = self.rotated_at.isoformat()
+        if self.token_expiry is not None:
+            body["tokenExpiry"] = self.token_expiry.isoformat()
         return json.dumps(body, sort_keys=True)
 
 
@@ -71,6 +75,7 @@ def parse_token_document(value: str, where: str = "the secret") -> TokenDocument
             technical_user_id=user if isinstance(user, str) and user else None,
             rotation_id=rotation if isinstance(rotation, str) and rotation else None,
             rotated_at=_parse_time(body.get("rotatedAt")),
+            token_expiry=_parse_time(body.get("tokenExpiry")),
         )
     if not _RAW_TOKEN.match(text):
         raise NotATokenError(hint)

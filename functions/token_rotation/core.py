@@ -33,7 +33,7 @@ from shared.leanix import (
     retry_async,
 )
 from shared.logging import get_logger, log_context
-from shared.platform import CURRENT, PENDING, Conflict, InvalidName, NotFound, SecretStore
+from shared.platform import CURRENT, PENDING, Conflict, InvalidName, NotFound, SecretStore, StateStore
 from shared.runtime import Runtime
 from shared.settings import Settings
 from shared.token_document import NotATokenError, TokenDocument, parse_token_document
@@ -44,6 +44,10 @@ logger = get_logger(__name__)
 STORE_RETRY = RetryPolicy(max_retries=5, initial_delay=0.5, max_delay=4.0, budget_seconds=30.0)
 CHEAP_READ = "{ allFactSheets(first: 1) { totalCount } }"
 SECONDS_PER_DAY = 86_400.0
+# One scheduled rotation at a time (a timer tick beside `invoke token_rotation`): two would each
+# replace a token, and the second could replace the one the first just made current.
+LOCK_NAME = "token-rotation"
+LOCK_TTL_SECONDS = 900.0
 
 ClientFactory = Callable[[str], LeanIXClient]
 Sleep = Callable[[float], Awaitable[None]]
@@ -111,8 +115,10 @@ class TokenRotator:
         *,
         clock: Callable[[], float] = time.time,
         sleep: Sleep = asyncio.sleep,
+        state: StateStore | None = None,
     ) -> None:
         self._secrets = secrets
+        self._state = state
         self._client_for = client_for
         self._config = config
         self._clock = clock
@@ -180,7 +186,8 @@ class TokenRotator:
                 "may no longer work: replace the token in LeanIX Administration > Technical Users and store "
                 f"it in the secret {self._name!r}"
             )
-        document = TokenDocument(new_token, target, rotation_id, self._now())
+        expiry = replaced.api_token_data.expiry if replaced.api_token_data else None
+        document = TokenDocument(new_token, target, rotation_id, self._now(), expiry)
         await self._store_pending(rotation_id, document, in_use)
         return StepResult(done, rotation_id, True, f"new token for technical user {target} stored as pending")
 
@@ -233,6 +240,16 @@ class TokenRotator:
         if expiry is not None:
             days_left = (expiry.timestamp() - now) / SECONDS_PER_DAY
             if days_left <= self._config.early_days:
+                if current.token_expiry == expiry:
+                    # Already rotated early for this expiry; replaceToken keeps it, so rotating on
+                    # every run would only mint tokens (and reopen the single-user window).
+                    logger.warning(
+                        "the LeanIX API token expires in %.1f days and replaceToken keeps the expiry: set "
+                        "a later expiry for technical user %s in LeanIX Administration > Technical Users",
+                        days_left,
+                        user_id,
+                    )
+                    return None
                 early = self._config.early_days
                 return f"the token expires in {days_left:.1f} days (early rotation within {early:g})"
         return None
@@ -240,9 +257,25 @@ class TokenRotator:
     async def run_scheduled(
         self, new_rotation_id: Callable[[], str] = lambda: str(uuid.uuid4())
     ) -> dict[str, Any]:
-        """What the timer does: resume an unfinished rotation, else rotate when due. Returns a report."""
+        """What the timer does: resume an unfinished rotation, else rotate when due. Returns a report.
+
+        With a state store, runs only while holding its rotation lock; another run holds it: not run.
+        """
+        if self._state is None:
+            return await self._run_scheduled(new_rotation_id)
+        owner = str(uuid.uuid4())
+        if not await self._state.acquire_lock(LOCK_NAME, owner, LOCK_TTL_SECONDS):
+            return {"rotated": False, "reason": "another token rotation is running"}
+        try:
+            return await self._run_scheduled(new_rotation_id)
+        finally:
+            await self._state.release_lock(LOCK_NAME, owner)
+
+    async def _run_scheduled(self, new_rotation_id: Callable[[], str]) -> dict[str, Any]:
         pending = await self._secrets.get_stage(self._name, PENDING)
-        if pending is not None and self._is_token(pending.value):
+        # Resume only a pending token LeanIX still accepts: resuming a refused one would fail its
+        # test step on every run forever; a new rotation replaces it (`create` adopts a working one).
+        if pending is not None and await self._pending_works(pending.value):
             rotation_id = pending.version_id
             reason: str | None = f"resuming the unfinished rotation {rotation_id}"
         else:
@@ -266,13 +299,12 @@ class TokenRotator:
     def _parse(self, value: str, where: str) -> TokenDocument:
         return parse_token_document(value, where)
 
-    @staticmethod
-    def _is_token(value: str) -> bool:
+    async def _pending_works(self, value: str) -> bool:
         try:
-            parse_token_document(value)
+            document = parse_token_document(value)
         except NotATokenError:
             return False
-        return True
+        return await self._works(document.api_token)
 
     async def _current(self) -> TokenDocument:
         staged = await self._secrets.get_stage(self._name, CURRENT)
@@ -405,4 +437,5 @@ def rotator_for(runtime: Runtime, *, sleep: Sleep = asyncio.sleep) -> TokenRotat
         client_factory(runtime.settings),
         RotationConfig.from_settings(runtime.settings),
         sleep=sleep,
+        state=runtime.platform.state,
     )

@@ -82,7 +82,9 @@ class SqsQueue:
                 "receive_message",
                 queue,
                 MaxNumberOfMessages=min(SQS_BATCH, max_messages - len(received)),
-                VisibilityTimeout=math.ceil(visibility_timeout),
+                # At least 1 s (as on Azure): at 0 the next call of this loop would receive the same
+                # messages again and count each receive as a failed attempt.
+                VisibilityTimeout=max(1, math.ceil(visibility_timeout)),
                 WaitTimeSeconds=0,
                 MessageSystemAttributeNames=["ApproximateReceiveCount"],
             )

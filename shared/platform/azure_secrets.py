@@ -2,8 +2,9 @@
 
 Key Vault assigns its own version ids, so each version carries two tags: `rotation-version` (the
 rotation's version id) and `stages` (comma-separated neutral stages). Promotion rewrites tags.
-When no version is tagged `current` (a secret set by hand or by the template), the latest enabled
-version is current, so a fresh vault works without any tags.
+A version without these tags (set by hand or by the template) is current when it is newer than
+the tagged current (or none is tagged), so a fresh vault works without any tags and a token
+replaced by hand takes effect.
 """
 
 from __future__ import annotations
@@ -74,11 +75,20 @@ class KeyVaultSecretStore:
 
     def _with_stage(self, versions: list[_Version], stage: str) -> _Version | None:
         tagged = [version for version in versions if stage in version.stages]
-        if tagged:
-            return tagged[-1]
-        if stage == CURRENT and versions and not any(CURRENT in version.stages for version in versions):
-            return max(versions, key=lambda version: version.order[1])
-        return None
+        if stage == CURRENT:
+            # A version without our tags, set (portal, az CLI, template) after the tagged current or
+            # with none tagged, is what the operator made current, e.g. the token replaced by hand after
+            # a failed rotation. A pending version is never current: it is not tested yet.
+            since = tagged[-1].order[1] if tagged else None
+            by_hand = [
+                version
+                for version in versions
+                if not {STAGES_TAG, VERSION_TAG} & version.tags.keys()
+                and (since is None or version.order[1] > since)
+            ]
+            if by_hand:
+                return max(by_hand, key=lambda version: version.order[1])
+        return tagged[-1] if tagged else None
 
     def _value(self, name: str, kv_version: str) -> str:
         try:
@@ -106,13 +116,11 @@ class KeyVaultSecretStore:
         if target is None:
             raise NotFound(f"secret {name!r} has no version {version_id!r} to promote")
         others = [version for version in versions if version is not target]
-        if CURRENT in target.stages:
+        old = self._with_stage(versions, CURRENT)
+        if old is target:
             # Already current: only finish a promotion that crashed half-way.
             tagged = [version for version in others if CURRENT in version.stages]
             old = tagged[-1] if tagged else None
-        else:
-            old = self._with_stage(versions, CURRENT)
-            old = None if old is target else old
         # Tag the new current first: a crash after this line still leaves the new value current.
         self._set_stages(name, target, (set(target.stages) | {CURRENT}) - {PENDING, PREVIOUS})
         self._demote(name, others, old)
@@ -210,8 +218,9 @@ class KeyVaultSecretStore:
         current = self._with_stage(versions, CURRENT)
         result = []
         for version in versions:
-            stages = set(version.stages)
+            # Exactly the version get_stage(CURRENT) reads carries `current` (it may be untagged).
+            stages = set(version.stages) - {CURRENT}
             if version is current:
-                stages.add(CURRENT)  # the untagged-latest fallback, made visible
+                stages.add(CURRENT)
             result.append(SecretVersion(version.rotation_id, frozenset(stages)))
         return result

@@ -64,17 +64,21 @@ class LocalQueue:
     def _receive(self, queue: str, max_messages: int, visibility_timeout: float) -> list[QueueMessage]:
         now = self._clock()
         received: list[QueueMessage] = []
+        last_seq = -1
         with immediate(self._path) as conn:
             # Dead-lettered rows do not count towards max_messages, so keep reading until filled.
+            # Only rows after the last one read: with a zero visibility timeout a row just received
+            # is visible again and would otherwise be received (and counted) again in this loop.
             while len(received) < max_messages:
                 rows = conn.execute(
-                    "SELECT id, body, attempts FROM messages WHERE queue = ? AND visible_at <= ? "
-                    "ORDER BY seq LIMIT ?",
-                    (queue, now, max_messages - len(received)),
+                    "SELECT seq, id, body, attempts FROM messages WHERE queue = ? AND visible_at <= ? "
+                    "AND seq > ? ORDER BY seq LIMIT ?",
+                    (queue, now, last_seq, max_messages - len(received)),
                 ).fetchall()
                 if not rows:
                     break
-                for message_id, body, attempts in rows:
+                last_seq = rows[-1][0]
+                for _seq, message_id, body, attempts in rows:
                     attempts += 1
                     if attempts > self._max_attempts:
                         conn.execute(

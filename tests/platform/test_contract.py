@@ -121,6 +121,14 @@ async def test_every_sent_message_is_received_once_and_delete_removes_it(harness
     assert await queue.dead_letters(harness.queue) == []
 
 
+async def test_one_receive_returns_a_message_once_even_with_no_visibility_timeout(harness: Harness) -> None:
+    queue = harness.platform.queue
+    await queue.send(harness.queue, ["only-once"])
+    messages = await queue.receive(harness.queue, 10, 0)
+    assert [(message.body, message.attempts) for message in messages] == [("only-once", 1)]
+    assert await queue.dead_letters(harness.queue) == []
+
+
 async def test_queue_names_are_checked_the_same_everywhere(harness: Harness) -> None:
     with pytest.raises(InvalidName, match="lowercase"):
         await harness.platform.queue.send("Bad_Name", ["x"])

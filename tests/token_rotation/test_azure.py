@@ -100,3 +100,62 @@ async def test_the_timer_rotates_through_key_vault_and_then_finds_nothing_due(
     await timer.fn(TimerRequest(past_due=False))
     assert await snapshot(key_vault) == before
     assert uuid.UUID(current.version_id)
+
+
+async def test_on_a_secret_set_by_hand_the_pending_version_is_never_taken_for_current(
+    emulator: RunningEmulator, leanix_env: Settings, key_vault: SecretStore
+) -> None:
+    from shared.platform import PENDING
+
+    hand_set = await key_vault.get_stage(SECRET, CURRENT)
+    assert hand_set is not None
+    rotator = make_rotator(key_vault, leanix_env)
+    rotation_id = new_rotation_id()
+    await rotator.create(rotation_id)
+    current = await key_vault.get_stage(SECRET, CURRENT)
+    assert current is not None
+    assert current.version_id == hand_set.version_id  # still the untagged version, not the pending one
+    assert (await rotator.finish(rotation_id)).changed
+    current = await key_vault.get_stage(SECRET, CURRENT)
+    assert current is not None
+    assert current.version_id == rotation_id
+    assert await key_vault.get_stage(SECRET, PENDING) is None
+    stages = {version.version_id: version.stages for version in await key_vault.list_versions(SECRET)}
+    assert stages == {hand_set.version_id: {"previous"}, rotation_id: {"current"}}
+
+
+async def test_a_token_stored_by_hand_after_a_rotation_becomes_current(
+    emulator: RunningEmulator, leanix_env: Settings, key_vault: SecretStore
+) -> None:
+    """The recovery a TokenNotStoredError asks for: replace the token in LeanIX, `az keyvault secret set`."""
+    rotator = make_rotator(key_vault, leanix_env)
+    await rotator.rotate(new_rotation_id())
+    emulator.state.replace_token(emulator.state.admin.id)  # the operator replaces it in LeanIX
+    by_hand = emulator.state.admin.token
+    key_vault._client.get().set_secret(SECRET, by_hand)  # type: ignore[attr-defined]
+    key_vault.invalidate(SECRET)
+    hand_set_is_current = await key_vault.get_current(SECRET) == by_hand
+    assert hand_set_is_current  # (not compared inside the assert: a failure would print tokens)
+    listed = await key_vault.list_versions(SECRET)
+    assert sum(CURRENT in version.stages for version in listed) == 1
+    assert CURRENT in listed[-1].stages
+    rotation_id = new_rotation_id()
+    await rotator.rotate(rotation_id)  # and rotation carries on from the hand-set token
+    current = await key_vault.get_stage(SECRET, CURRENT)
+    assert current is not None
+    assert current.version_id == rotation_id
+    assert token_works(emulator, json.loads(current.value)["apiToken"])
+    assert sum(CURRENT in version.stages for version in await key_vault.list_versions(SECRET)) == 1
+
+
+async def test_promoting_the_tagged_version_again_wins_over_a_token_stored_by_hand(
+    emulator: RunningEmulator, leanix_env: Settings, key_vault: SecretStore
+) -> None:
+    rotation_id = new_rotation_id()
+    await make_rotator(key_vault, leanix_env).rotate(rotation_id)
+    key_vault._client.get().set_secret(SECRET, "LXT_set_by_hand_0123456789")  # type: ignore[attr-defined]
+    await key_vault.promote(SECRET, rotation_id)
+    current = await key_vault.get_stage(SECRET, CURRENT)
+    assert current is not None
+    assert current.version_id == rotation_id
+    assert sum(CURRENT in version.stages for version in await key_vault.list_versions(SECRET)) == 1

@@ -242,3 +242,67 @@ async def test_the_interval_since_the_last_rotation_makes_a_rotation_due(
     reason = await rotator.due_reason()
     assert reason is not None
     assert "interval 30" in reason
+
+
+async def test_a_pending_token_that_leanix_refuses_does_not_stall_every_later_rotation(
+    emulator: RunningEmulator, leanix_env: Settings
+) -> None:
+    secrets = local_secrets()
+    first, second = emulator.state.admin.id, add_admin(emulator)[0]
+    rotator = make_rotator(secrets, leanix_env, (first, second))
+    stale = new_rotation_id()
+    await rotator.create(stale)  # the pending token of `second`, then the run stopped
+    emulator.state.replace_token(second)  # someone replaced that token in LeanIX meanwhile
+    report = await rotator.run_scheduled()
+    assert report["rotated"]
+    assert report["rotationId"] != stale
+    current = await secrets.get_stage(SECRET, CURRENT)
+    assert current is not None
+    document = json.loads(current.value)
+    assert document["technicalUserId"] == second
+    assert token_works(emulator, document["apiToken"])
+    assert await secrets.get_stage(SECRET, PENDING) is None
+
+
+async def test_a_near_expiry_that_replace_token_cannot_move_does_not_rotate_on_every_run(
+    emulator: RunningEmulator, leanix_env: Settings
+) -> None:
+    secrets = local_secrets()
+    rotator = make_rotator(secrets, leanix_env, interval_days=30, early_days=14)
+    assert (await rotator.run_scheduled())["rotated"]
+    emulator.state.admin.expiry = datetime.now(UTC) + timedelta(days=3)
+    assert "expires in" in (await rotator.run_scheduled())["reason"]
+    token_after_early_rotation = emulator.state.admin.token
+    # replaceToken keeps the expiry: rotating again on every run would only mint tokens.
+    assert await rotator.run_scheduled() == {"rotated": False, "reason": "not due"}
+    assert emulator.state.admin.token == token_after_early_rotation
+    emulator.state.admin.expiry = datetime.now(UTC) + timedelta(days=5)  # someone set a new expiry
+    assert "expires in" in (await rotator.run_scheduled())["reason"]
+
+
+async def test_two_scheduled_runs_at_once_rotate_only_once(
+    emulator: RunningEmulator, leanix_env: Settings
+) -> None:
+    """A timer tick and `invoke token_rotation` together must not both replace the token."""
+    import asyncio
+
+    from functions.token_rotation.core import rotator_for
+
+    runtime = get_runtime()
+    replaced: list[str] = []
+    real_replace = emulator.state.replace_token
+
+    def counting_replace(user_id: str) -> object:
+        replaced.append(user_id)
+        return real_replace(user_id)
+
+    emulator.state.replace_token = counting_replace  # type: ignore[method-assign]
+    try:
+        runs = [rotator_for(runtime).run_scheduled() for _ in range(2)]
+        reports = await asyncio.gather(*runs, return_exceptions=True)
+    finally:
+        del emulator.state.replace_token  # type: ignore[method-assign]
+    assert all(isinstance(report, dict) for report in reports), reports
+    assert sorted(report["rotated"] for report in reports) == [False, True]  # type: ignore[index]
+    assert len(replaced) == 1
+    await assert_some_stored_token_works(emulator, runtime.platform.secrets)
