@@ -243,12 +243,21 @@ class QueuePump:
 class TimerScheduler:
     """Fires every timer function on its NCRONTAB schedule until stopped."""
 
-    def __init__(self, timers: list[TimerFunction], settings: Settings | None = None) -> None:
+    def __init__(
+        self,
+        timers: list[TimerFunction],
+        settings: Settings | None = None,
+        *,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self._jobs: list[tuple[TimerFunction, Schedule]] = [
             (timer, parse_schedule(resolve_app_setting(timer.schedule_expression, settings)))
             for timer in timers
         ]
         self._tasks: list[asyncio.Task[None]] = []
+        self._now = now
+        self._sleep = sleep
 
     def start(self) -> None:
         self._tasks = [asyncio.get_running_loop().create_task(self._loop(t, s)) for t, s in self._jobs]
@@ -261,10 +270,14 @@ class TimerScheduler:
                 await task
 
     async def _loop(self, timer: TimerFunction, schedule: Schedule) -> None:
+        last_due: datetime | None = None
         while True:
-            now = datetime.now(UTC)
-            due = schedule.next_after(now)
-            await asyncio.sleep((due - now).total_seconds())
+            now = self._now()
+            # The sleep runs on the monotonic clock; the wall clock may still read a moment before
+            # the last due time when it ends. Never schedule before it, so a due time fires once.
+            due = schedule.next_after(now if last_due is None else max(now, last_due))
+            await self._sleep(max(0.0, (due - now).total_seconds()))
+            last_due = due
             try:
                 await run_timer(timer)
             except Exception:

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from local.host import QueueFunction, TimerFunction, discover, process_queue_once, run_timer
+from shared.logging import redact
 from shared.platform import build_platform
 from shared.settings import get_settings
 
@@ -40,7 +41,8 @@ async def invoke_function(name: str) -> dict[str, Any]:
         else:
             return {"ok": False, "function": name, "error": "HTTP functions are called over HTTP: use serve"}
     except Exception as exc:
-        summary.update(ok=False, error=f"{type(exc).__name__}: {exc}")
+        # Printed to stdout, outside the logging filter: redact like a log line.
+        summary.update(ok=False, error=redact(f"{type(exc).__name__}: {exc}"))
     summary.setdefault("ok", True)
     summary["seconds"] = round(time.monotonic() - started, 3)
     return summary

@@ -213,6 +213,9 @@ class MTMAuth(httpx.Auth):
         request.headers["Authorization"] = f"Bearer {bearer}"
         response = yield request
         if response.status_code in REPLAY_STATUSES:
+            # Read the refused body first: that hands its pooled connection back, which the refresh
+            # exchange below may need (many concurrent 401s would otherwise exhaust the pool).
+            await response.aread()
             logger.info(
                 "LeanIX answered %d to %s %s; refreshing the access token and replaying once",
                 response.status_code,

@@ -51,7 +51,12 @@ class RateLimiter:
         if self._tokens >= 0:
             return 0.0
         wait = -self._tokens / self.rate_per_second
-        await self._sleep(wait)
+        try:
+            await self._sleep(wait)
+        except asyncio.CancelledError:
+            # Give the reserved slot back, or callers after a cancelled burst wait for slots no one uses.
+            self._tokens += 1.0
+            raise
         return wait
 
 

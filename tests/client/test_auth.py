@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -169,3 +170,96 @@ async def test_claims_expose_workspace_user_and_instance(make_client: ClientFact
 def test_decode_jwt_claims_tolerates_a_non_jwt() -> None:
     assert decode_jwt_claims("not-a-jwt").workspace_id is None
     assert decode_jwt_claims("a.!!!.c").raw == {}
+
+
+class TrackedStream(httpx.AsyncByteStream):
+    """A response body that records whether it was read to the end or closed (connection released)."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.released = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self.body
+
+    async def aclose(self) -> None:
+        self.released = True
+
+
+async def test_refused_response_is_released_before_the_refresh_exchange(
+    fake: FakeLeanIX, make_client: ClientFactory
+) -> None:
+    # The refresh needs a pooled connection of its own: if the 401 still held one, enough
+    # concurrent 401s would exhaust the pool and every refresh would wait for a PoolTimeout.
+    refused: list[TrackedStream] = []
+    released_at_refresh: list[bool] = []
+    plain = fake.handler
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == TOKEN_PATH and refused:
+            released_at_refresh.append(all(stream.released for stream in refused))
+        if request.url.path == PING and not refused:
+            refused.append(TrackedStream(b'{"status": "ERROR"}'))
+            return httpx.Response(401, stream=refused[-1])
+        return await plain(request)
+
+    fake.route("GET", PING)(ok)
+    async with make_client() as client:
+        client._http._transport = httpx.MockTransport(handler)
+        response = await client.request("GET", PING)
+    assert response.status_code == 200
+    assert released_at_refresh == [True]
+
+
+async def test_cancelled_first_caller_does_not_leave_the_others_waiting(
+    fake: FakeLeanIX, make_client: ClientFactory
+) -> None:
+    fake.route("GET", PING)(ok)
+    first_exchange_started = asyncio.Event()
+    never = asyncio.Event()
+    exchanges = [0]
+    plain = fake.handler
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == TOKEN_PATH:
+            exchanges[0] += 1
+            if exchanges[0] == 1:  # the first caller's exchange hangs until it is cancelled
+                first_exchange_started.set()
+                await never.wait()
+        return await plain(request)
+
+    async with make_client() as client:
+        client._http._transport = httpx.MockTransport(handler)
+        first = asyncio.create_task(client.request("GET", PING))
+        await first_exchange_started.wait()
+        others = [asyncio.create_task(client.request("GET", PING)) for _ in range(5)]
+        await asyncio.sleep(0)  # let them queue behind the first caller's refresh
+        first.cancel()
+        for _ in range(1000):  # event-loop turns, not time: a hanging waiter never finishes
+            if all(task.done() for task in others):
+                break
+            await asyncio.sleep(0)
+        assert all(task.done() for task in others)
+        answers = [task.result() for task in others]
+    assert [a.status_code for a in answers] == [200] * 5
+    assert first.cancelled()
+    assert fake.exchanges == 1  # exactly one more exchange (by one waiter) served all five
+
+
+async def test_a_token_answer_without_an_access_token_raises_a_leanix_error(
+    fake: FakeLeanIX, make_client: ClientFactory
+) -> None:
+    from shared.leanix import LeanIXError
+
+    fake.route("GET", PING)(ok)
+    plain = fake.handler
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == TOKEN_PATH:
+            return httpx.Response(200, json={"token_type": "bearer", "expires_in": "soon"})
+        return await plain(request)
+
+    async with make_client() as client:
+        client._http._transport = httpx.MockTransport(handler)
+        with pytest.raises(LeanIXError, match="token endpoint"):
+            await client.request("GET", PING)

@@ -17,6 +17,7 @@ from shared.leanix import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    StaticTokenSource,
     UnprocessableEntityError,
     error_class_for_status,
 )
@@ -92,3 +93,40 @@ async def test_from_settings_uses_settings_and_shares_the_rate_limiter() -> None
 def test_plain_http_is_refused_for_a_non_loopback_host() -> None:
     with pytest.raises(ConfigurationError, match="https"):
         LeanIXClient("http://acme.leanix.net", token_source=None)  # type: ignore[arg-type]
+
+
+async def test_a_body_that_cannot_be_decoded_raises_a_leanix_error(
+    fake: FakeLeanIX, make_client: ClientFactory
+) -> None:
+    # httpx.DecodingError is a RequestError but not a TransportError: it must still join the tree.
+    def broken(request: httpx.Request) -> httpx.Response:
+        raise httpx.DecodingError("bad gzip", request=request)
+
+    fake.route("GET", "/services/pathfinder/v1/ping")(broken)
+    async with make_client() as client:
+        with pytest.raises(LeanIXError) as caught:
+            await client.request("GET", "/services/pathfinder/v1/ping")
+    assert API_TOKEN not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/services/pathfinder/v1/graphql", "services/mtm/v1/x", "/a b/ü?x=1", "/s/%2F/x", "/r/x/../y"],
+)
+async def test_request_urls_are_the_ones_httpx_would_build_from_the_base_url(path: str) -> None:
+    seen: list[httpx.URL] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url)
+        return httpx.Response(200, json={})
+
+    async with LeanIXClient(
+        "https://acme.leanix.net",
+        StaticTokenSource(API_TOKEN),
+        transport=httpx.MockTransport(record),
+    ) as client:
+        await client.request("GET", path, params={"page": 2, "flag": True}, authenticated=False)
+    expected = httpx.AsyncClient(base_url="https://acme.leanix.net").build_request(
+        "GET", path, params={"page": 2, "flag": "true"}
+    )
+    assert seen == [expected.url]

@@ -55,3 +55,24 @@ def test_default_stays_below_the_documented_per_user_limit() -> None:
     assert limiter.rate_per_second * 60 < 1800
     assert shared_rate_limiter("https://a.leanix.net", "user-1", 1500) is limiter
     assert shared_rate_limiter("https://a.leanix.net", "user-2", 1500) is not limiter
+
+
+async def test_a_cancelled_waiter_gives_its_slot_back(clock: FakeClock) -> None:
+    parked = asyncio.Event()  # never set: the first ten waiters sleep until cancelled
+
+    async def sleep(seconds: float) -> None:
+        if len(clock.sleeps) < 10:
+            clock.sleeps.append(seconds)
+            await parked.wait()
+        else:
+            await clock.sleep(seconds)
+
+    limiter = RateLimiter(60, burst=1, clock=clock, sleep=sleep)  # one per second
+    await limiter.acquire()
+    waiters = [asyncio.create_task(limiter.acquire()) for _ in range(10)]
+    await asyncio.sleep(0)
+    for waiter in waiters:
+        waiter.cancel()
+    await asyncio.gather(*waiters, return_exceptions=True)
+    clock.now += 1.0  # one second later the bucket holds one request again
+    assert await limiter.acquire() == 0.0

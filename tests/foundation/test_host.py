@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime, timedelta
+
 import azure.functions as func
 import httpx
 import pytest
 
 from function_app import app
-from local.host import build_host_app, discover, resolve_app_setting, run_timer, start_host_in_thread
+from local.host import (
+    TimerScheduler,
+    build_host_app,
+    discover,
+    resolve_app_setting,
+    run_timer,
+    start_host_in_thread,
+)
 
 
 def test_wiring_comes_from_get_functions_with_the_health_route_anonymous() -> None:
@@ -63,3 +73,51 @@ async def test_timer_functions_get_a_timer_request() -> None:
     assert timer.schedule_expression == "%TEST_SCHEDULE%"
     await run_timer(timer)
     assert calls == [False]
+
+
+async def test_a_timer_fires_once_per_due_time_even_when_the_wall_clock_lags_the_sleep() -> None:
+    fired: list[datetime] = []
+    timer_app = func.FunctionApp()
+    wall = [datetime(2026, 1, 1, 2, 29, 0, tzinfo=UTC)]
+
+    @timer_app.timer_trigger(schedule="0 30 2 * * *", arg_name="timer")
+    def nightly(timer: func.TimerRequest) -> None:
+        fired.append(wall[0])
+
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 3:
+            raise asyncio.CancelledError  # stop the scheduler loop after two periods
+        # The sleep ends 20 ms early by the wall clock (NTP slewing, clock granularity).
+        wall[0] += timedelta(seconds=seconds) - timedelta(milliseconds=20)
+
+    scheduler = TimerScheduler(discover(timer_app).timers, now=lambda: wall[0], sleep=sleep)
+    (job,) = scheduler._jobs
+    with pytest.raises(asyncio.CancelledError):
+        await scheduler._loop(*job)
+    assert len(fired) == 2
+    assert sleeps[1] > 86_000  # the second wait is for the next night, not a re-fire 20 ms later
+
+
+async def test_invoke_summary_never_shows_a_secret_from_an_exception(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import function_app
+    from local.invoke import invoke_function
+    from shared.logging import register_secret
+
+    secret = "LXT_invoke-summary-secret-0123456789"
+    register_secret(secret)
+    failing_app = func.FunctionApp()
+
+    @failing_app.timer_trigger(schedule="0 0 3 * * *", arg_name="timer")
+    def leaky(timer: func.TimerRequest) -> None:
+        raise ValueError(f"unexpected answer {{'raw': '{secret}'}}")
+
+    monkeypatch.setattr(function_app, "app", failing_app)
+    summary = await invoke_function("leaky")
+    assert summary["ok"] is False
+    assert "ValueError" in summary["error"]
+    assert secret not in summary["error"]
