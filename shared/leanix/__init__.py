@@ -6,8 +6,10 @@ async with LeanIXClient.from_settings(get_settings()) as client:
 """
 
 from shared.leanix.auth import (
+    PROCESS_BEARERS,
     AccessToken,
     ApiTokenSource,
+    BearerCache,
     MTMAuth,
     StaticTokenSource,
     TokenClaims,
@@ -43,6 +45,7 @@ from shared.leanix.webhooks import Delivery, PullEvent, PullResult, Subscription
 
 __all__ = [
     "NO_RETRY",
+    "PROCESS_BEARERS",
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
@@ -51,6 +54,7 @@ __all__ = [
     "ApiTokenSource",
     "AuthenticationError",
     "BadRequestError",
+    "BearerCache",
     "ConfigurationKey",
     "ConflictError",
     "Delivery",

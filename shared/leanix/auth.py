@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
 import json
+import threading
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -120,6 +122,47 @@ def _str_or_none(value: Any) -> str | None:
 TokenExchange = Callable[[str], Awaitable[AccessToken]]
 
 
+class BearerCache:
+    """Access tokens shared by every client of a process, keyed by host and API token.
+
+    Functions build a client per invocation (an httpx client belongs to one event loop); without
+    this, every invocation would exchange the API token again. Keys hold a digest of the API
+    token, never the token; a rotated token has a new digest, so it never meets an old bearer.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str], tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(host: str, api_token: str) -> tuple[str, str]:
+        return host, hashlib.sha256(api_token.encode()).hexdigest()
+
+    def get(self, key: tuple[str, str], valid_after: float) -> tuple[str, float] | None:
+        """The cached `(bearer, expires_at)` when it is still valid after `valid_after`."""
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is None or entry[1] <= valid_after:
+            return None
+        return entry
+
+    def put(self, key: tuple[str, str], bearer: str, expires_at: float) -> None:
+        with self._lock:
+            self._entries[key] = (bearer, expires_at)
+
+    def discard(self, bearer: str) -> None:
+        """Forget `bearer` wherever it is cached (LeanIX refused it)."""
+        with self._lock:
+            for key in [k for k, (value, _) in self._entries.items() if value == bearer]:
+                del self._entries[key]
+
+    def __repr__(self) -> str:
+        return f"BearerCache(entries={len(self._entries)})"
+
+
+PROCESS_BEARERS = BearerCache()
+
+
 class MTMAuth(httpx.Auth):
     """Bearer auth from an API token: cached, single-flight refresh, one refresh+replay on 401/403.
 
@@ -141,8 +184,10 @@ class MTMAuth(httpx.Auth):
         clock: Callable[[], float] = time.time,
         refresh_margin: float = REFRESH_MARGIN_SECONDS,
         token_hint: str = "",
+        shared_cache: BearerCache | None = None,
     ) -> None:
         self._source = token_source
+        self._shared = shared_cache
         self._exchange = exchange
         self._host = host
         self._clock = clock
@@ -169,7 +214,19 @@ class MTMAuth(httpx.Auth):
         current = self._bearer
         if current is not None and self._clock() < self._expires_at - self._margin:
             return current
+        if self._shared is not None and current is None:
+            api_token = await self._source.get_token()
+            cached = self._shared.get(BearerCache.key(self._host, api_token), self._clock() + self._margin)
+            if cached is not None:
+                self._adopt(*cached)
+                return cached[0]
         return await self._refresh(stale=current)
+
+    def _adopt(self, bearer: str, expires_at: float) -> None:
+        register_secret(bearer)
+        self._bearer = bearer
+        self._expires_at = expires_at
+        self._claims = decode_jwt_claims(bearer)
 
     async def _refresh(self, stale: str | None) -> str:
         async with self._lock:
@@ -180,21 +237,23 @@ class MTMAuth(httpx.Auth):
                 and self._clock() < self._expires_at - self._margin
             ):
                 return self._bearer
-            token = await self._exchange_with_reread()
+            if stale is not None and self._shared is not None:
+                self._shared.discard(stale)
+            api_token, token = await self._exchange_with_reread()
             bearer = token.access_token.get_secret_value()
-            register_secret(bearer)
-            self._bearer = bearer
-            self._expires_at = self._clock() + token.expires_in
-            self._claims = decode_jwt_claims(bearer)
+            self._adopt(bearer, self._clock() + token.expires_in)
+            if self._shared is not None:
+                self._shared.put(BearerCache.key(self._host, api_token), bearer, self._expires_at)
             return bearer
 
-    async def _exchange_with_reread(self) -> AccessToken:
+    async def _exchange_with_reread(self) -> tuple[str, AccessToken]:
+        """`(api_token, access token)`: the exchange, re-reading the API token once if refused."""
         refused = (BadRequestError, AuthenticationError, PermissionDeniedError)
         api_token = await self._source.get_token()
         register_secret(api_token)
         self.exchange_count += 1
         try:
-            return await self._exchange(api_token)
+            return api_token, await self._exchange(api_token)
         except refused:
             logger.warning("LeanIX refused the API token; re-reading it once in case it was rotated")
         self._source.invalidate()
@@ -202,7 +261,7 @@ class MTMAuth(httpx.Auth):
         register_secret(api_token)
         self.exchange_count += 1
         try:
-            return await self._exchange(api_token)
+            return api_token, await self._exchange(api_token)
         except refused as error:
             raise TokenExchangeError(
                 self._host, status_code=error.status_code, where=self._token_hint

@@ -21,9 +21,11 @@ from pydantic import ValidationError
 
 from shared.errors import ConfigurationError
 from shared.leanix.auth import (
+    PROCESS_BEARERS,
     TOKEN_PATH,
     AccessToken,
     ApiTokenSource,
+    BearerCache,
     MTMAuth,
     StaticTokenSource,
     TokenClaims,
@@ -68,7 +70,9 @@ class LeanIXClient:
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], float] = time.time,
         token_hint: str = "",
+        bearer_cache: BearerCache | None = None,
     ) -> None:
+        """`bearer_cache` shares access tokens between clients (`from_settings` uses the process's)."""
         try:
             self.base_url = normalize_leanix_host(base_url)
         except ValueError as exc:
@@ -91,7 +95,12 @@ class LeanIXClient:
             headers={"Accept": "application/json", "User-Agent": USER_AGENT},
         )
         self.auth = MTMAuth(
-            token_source, self._exchange_for_auth, host=self.base_url, clock=clock, token_hint=token_hint
+            token_source,
+            self._exchange_for_auth,
+            host=self.base_url,
+            clock=clock,
+            token_hint=token_hint,
+            shared_cache=bearer_cache,
         )
         self.mtm = MTMClient(self)
         self.graphql = GraphQLClient(self)
@@ -141,6 +150,7 @@ class LeanIXClient:
             ),
         )
         kwargs.setdefault("timeout", settings.leanix_timeout_seconds)
+        kwargs.setdefault("bearer_cache", PROCESS_BEARERS)
         kwargs.setdefault(
             "token_hint",
             f"LEANIX_API_TOKEN or the secret store entry {settings.leanix_token_secret_name!r}",
