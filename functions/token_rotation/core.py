@@ -24,6 +24,7 @@ from typing import Any
 
 from functions.token_rotation.errors import RotationError, RotationInputError, TokenNotStoredError
 from shared.leanix import (
+    APIConnectionError,
     LeanIXClient,
     NotFoundError,
     PermissionDeniedError,
@@ -178,7 +179,17 @@ class TokenRotator:
             target = self._user_to_rotate(in_use)
             await self._check_user(client, target)
             # From here the old token of `target` is dead: store the new one before anything else.
-            replaced = await self._call_mtm(client.mtm.replace_token(target), target)
+            try:
+                replaced = await self._call_mtm(client.mtm.replace_token(target), target)
+            except APIConnectionError:
+                # The request went out but its answer did not come back: LeanIX may have replaced the
+                # token already, and the new one is lost with the answer (replaceToken is never replayed).
+                raise RotationError(
+                    f"replaceToken for technical user {target} got no answer (connection lost or timed "
+                    "out): LeanIX may already have replaced that user's token. If calls with the stored "
+                    "token now fail with 401, replace the token in LeanIX Administration > Technical Users "
+                    f"and store it as the current version of the secret {self._name!r}"
+                ) from None
         new_token = replaced.api_token
         if not new_token:
             raise RotationError(

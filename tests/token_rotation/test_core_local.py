@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from functions.token_rotation.core import STEPS, RotationStep
-from functions.token_rotation.errors import RotationInputError, TokenNotStoredError
+from functions.token_rotation.errors import RotationError, RotationInputError, TokenNotStoredError
 from local.emulator import RunningEmulator
 from shared.platform import CURRENT, PENDING, SecretStore
 from shared.platform.errors import PlatformError
@@ -306,3 +306,20 @@ async def test_two_scheduled_runs_at_once_rotate_only_once(
     assert sorted(report["rotated"] for report in reports) == [False, True]  # type: ignore[index]
     assert len(replaced) == 1
     await assert_some_stored_token_works(emulator, runtime.platform.secrets)
+
+
+async def test_a_lost_replace_token_answer_says_what_to_do_and_stores_nothing(
+    emulator: RunningEmulator, leanix_env: Settings
+) -> None:
+    secrets = local_secrets()
+    before = await snapshot(secrets)
+    emulator.add_fault(kind="drop", path="/replaceToken", times=5)
+    rotator = make_rotator(secrets, leanix_env)
+    with pytest.raises(RotationError) as caught:
+        await rotator.create(new_rotation_id())
+    message = str(caught.value)
+    assert "got no answer" in message
+    assert "Technical Users" in message
+    assert SECRET in message
+    assert emulator.state.admin.token not in message
+    assert await snapshot(secrets) == before
