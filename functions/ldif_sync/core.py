@@ -11,6 +11,14 @@ invocation's lock expires) and, after a run was created, the marker `ldif-sync:d
 lock is released at the end; the marker (checked under the lock) keeps later triggers of the same
 night out, whatever the run's outcome, so timer re-deliveries never start a second run. A sync that
 fails before creating a run (bad input) leaves no marker: fix the input and invoke it again.
+
+A create that was sent but never answered (LeanIX unreachable through all retries) may still have
+made a run, so before the first create the attempt's description marker is recorded under
+`ldif-sync:pending:<date>`. A later trigger that finds it lists the runs first: a run carrying one
+of those markers is adopted (the done marker is written, the summary is SKIPPED with its id; it is
+not followed, its outcome is in LeanIX's admin page); if none does, the sync proceeds normally. If
+the runs cannot be listed, the trigger fails without creating anything. Writing the done marker
+clears the pending entry, so deleting the done marker still re-runs the night on purpose.
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ from functions.ldif_sync.ldif import (
     render_ldif,
     stream_ldif,
 )
-from functions.ldif_sync.submit import create_run_once
+from functions.ldif_sync.submit import create_run_once, find_run_of_attempts, start_run_once
 from shared.errors import BundleError
 from shared.leanix import ConfigurationKey, LeanIXClient, LeanIXError, RunDeadlineExceeded, SyncRun
 from shared.logging import get_logger, log_context
@@ -205,6 +213,7 @@ async def run_nightly_sync(deps: SyncDeps, config: SyncConfig) -> dict[str, Any]
     run_date = deps.now().date().isoformat()
     lock = f"ldif-sync:lock:{run_date}"
     done_key = f"ldif-sync:done:{run_date}"
+    pending_key = f"ldif-sync:pending:{run_date}"
     if not await deps.state.acquire_lock(lock, deps.invocation_id, config.lock_ttl_seconds):
         logger.info("another invocation holds tonight's LDIF sync lock; exiting")
         return {"status": "SKIPPED", "reason": f"another invocation holds the lock {lock}", "date": run_date}
@@ -215,13 +224,52 @@ async def run_nightly_sync(deps: SyncDeps, config: SyncConfig) -> dict[str, Any]
             logger.info("tonight's LDIF sync already ran; exiting")
             reason = f"tonight's sync already ran ({done_key})"
             return {"status": "SKIPPED", "reason": reason, "date": run_date}
-        summary = await _sync(deps, config, run_date, done_key)
+        adopted = await _adopt_pending_run(deps, run_date, done_key, pending_key)
+        if adopted is not None:
+            return adopted
+        summary = await _sync(deps, config, run_date, done_key, pending_key)
     finally:
         await deps.state.release_lock(lock, deps.invocation_id)
     return summary
 
 
-async def _sync(deps: SyncDeps, config: SyncConfig, run_date: str, done_key: str) -> dict[str, Any]:
+async def _adopt_pending_run(
+    deps: SyncDeps, run_date: str, done_key: str, pending_key: str
+) -> dict[str, Any] | None:
+    """An earlier trigger's create that may have reached LeanIX: adopt its run, or None to go on.
+
+    Raises `LeanIXError` when the runs cannot be listed: creating one then could start a second run.
+    """
+    pending = await deps.state.get(pending_key)
+    markers = [str(m) for m in pending.get("markers", [])] if isinstance(pending, dict) else []
+    if not markers:
+        return None
+    run = await find_run_of_attempts(deps.client, markers)
+    if run is None:
+        return None  # no earlier create reached LeanIX: tonight's sync has not run yet
+    logger.warning(
+        "adopting the run an earlier trigger tonight created but could not confirm",
+        extra=log_context(run_id=run.id),
+    )
+    if (run.status or "").upper() == "CREATED":
+        await start_run_once(deps.client, run.id)
+    await deps.state.put_if_absent(done_key, {"runIds": [run.id], "adopted": True}, DONE_MARKER_TTL_SECONDS)
+    await deps.state.delete(pending_key)
+    reason = f"adopted run {run.id}, created by an earlier trigger tonight ({pending_key}); not followed"
+    return {"status": "SKIPPED", "reason": reason, "date": run_date, "runIds": [run.id]}
+
+
+async def _record_pending(deps: SyncDeps, pending_key: str, marker: str) -> None:
+    """Add `marker` to tonight's pending creates (under the lock, so replace-by-delete is safe)."""
+    pending = await deps.state.get(pending_key)
+    markers = [str(m) for m in pending.get("markers", [])] if isinstance(pending, dict) else []
+    await deps.state.delete(pending_key)
+    await deps.state.put_if_absent(pending_key, {"markers": [*markers, marker]}, DONE_MARKER_TTL_SECONDS)
+
+
+async def _sync(
+    deps: SyncDeps, config: SyncConfig, run_date: str, done_key: str, pending_key: str
+) -> dict[str, Any]:
     client = deps.client
     started_clock = client.clock()
     started_at = deps.now()
@@ -261,7 +309,10 @@ async def _sync(deps: SyncDeps, config: SyncConfig, run_date: str, done_key: str
         await deps.state.put_if_absent(
             done_key, {"runIds": [r.id for r in runs], "report": report_key}, DONE_MARKER_TTL_SECONDS
         )
+        await deps.state.delete(pending_key)  # the done marker now speaks for tonight
 
+    # A create may reach LeanIX and still fail here: a later trigger looks for its run first.
+    await _record_pending(deps, pending_key, marker)
     try:
         if large and url is not None:
             submission = "url"

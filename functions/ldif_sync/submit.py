@@ -31,6 +31,15 @@ async def find_run(client: LeanIXClient, marker: str) -> SyncRun | None:
     return None
 
 
+async def find_run_of_attempts(client: LeanIXClient, markers: list[str]) -> SyncRun | None:
+    """The run created under one of `markers` (a chunked submission's runs carry `<marker> chunk <n>`)."""
+    for run in await client.integration.list_runs():
+        description = run.description or ""
+        if any(description == m or description.startswith(f"{m} chunk ") for m in markers):
+            return run
+    return None
+
+
 async def create_run_once(
     client: LeanIXClient, create: Callable[[], Awaitable[SyncRun]], marker: str
 ) -> SyncRun:

@@ -13,6 +13,7 @@ from functions.ldif_sync.content_source import FileExportSource
 from functions.ldif_sync.core import LdifSyncFailed, SyncDeps, run_nightly_sync
 from functions.ldif_sync.ldif import LdifHeader, render_ldif
 from local.emulator import RunningEmulator
+from shared.leanix import LeanIXError
 from shared.platform.local_blobs import LocalBlobStore
 from shared.platform.local_state import LocalStateStore
 from tests.ldif.conftest import EXPORT_KEY, SAMPLE_CSV, FakeSleep, emulator_runs, fast_client
@@ -232,3 +233,57 @@ async def test_a_stopped_run_says_how_to_run_again_tonight(
             await run_nightly_sync(deps, config)
     assert failure.value.status == "STOPPED"
     assert f"ldif-sync:done:{NIGHT.date().isoformat()}" in str(failure.value)
+
+
+@pytest.mark.parametrize("reached_leanix", [True, False], ids=["run-created", "no-run"])
+async def test_create_sent_then_unreachable_never_starts_a_second_run_that_night(
+    fast_runs: RunningEmulator,
+    stores,  # type: ignore[no-untyped-def]
+    reached_leanix: bool,
+) -> None:
+    # The first trigger's create is sent and its connection dropped; LeanIX then stays unreachable
+    # (listing runs fails through every retry), so `create_run_once` gives up without a run id.
+    # The emulator drops before its handler runs, so the run the lost POST made (if any) is
+    # created here, at the first retry wait, carrying the first trigger's marker.
+    state, blobs, _ = stores
+    marker = f"leanix-functions ldif_sync {NIGHT.date().isoformat()} night1"
+    header = LdifHeader(
+        connector_type="leanix-functions",
+        connector_id="cmdb-export",
+        connector_version="1.0.0",
+        description=marker,
+    )
+    created: list[str] = []
+
+    async def lost_post_lands(seconds: float) -> None:
+        if reached_leanix and not created:
+            async with fast_client(fast_runs, FakeSleep()) as other:
+                created.append((await other.integration.create_run(render_ldif(header, []), start=True)).id)
+
+    fast_runs.add_fault(method="POST", path=RUNS, kind="drop", times=1)
+    fast_runs.add_fault(method="GET", path=RUNS, status=503, kind="status", times=1000)
+    await blobs.put(EXPORT_KEY, SAMPLE_CSV)
+    config = SyncConfig(processors_json=PROCESSORS_BY_SOURCE["file"].read_bytes(), poll_initial_seconds=1.0)
+    async with fast_client(fast_runs, lost_post_lands) as client:
+        deps = SyncDeps(
+            client, state, blobs, FileExportSource(blobs, EXPORT_KEY), "night-1", now=lambda: NIGHT
+        )
+        with pytest.raises(LeanIXError):
+            await run_nightly_sync(deps, config)
+    fast_runs.clear_faults()  # LeanIX is back for the next trigger
+
+    later = await sync(fast_runs, stores, invocation_id="night-1-redelivered")
+    runs = emulator_runs(fast_runs)
+    if reached_leanix:
+        assert [r["id"] for r in runs] == created
+        assert later["status"] == "SKIPPED"
+        assert later["runIds"] == created
+        assert created[0] in str(later["reason"])
+        again = await sync(fast_runs, stores, invocation_id="night-1-third")
+        assert again["status"] == "SKIPPED"
+        assert "already ran" in str(again["reason"])
+        assert len(emulator_runs(fast_runs)) == 1
+    else:  # nothing reached LeanIX: the later trigger runs the night normally
+        assert later["status"] == "FINISHED"
+        assert len(runs) == 1
+    assert await state.get(f"ldif-sync:done:{NIGHT.date().isoformat()}") is not None
