@@ -109,6 +109,10 @@ var queueNames = [
   '${metricsDeadLetterQueueName}-poison'
 ]
 var queueMaxAttempts = '5'
+// Claim-checked webhook bodies (CLAIM_CHECK_PREFIX in functions/webhook_handler/queueing.py) expire
+// after this many days (the same in template.yaml; see infra/README.md, 'Claim-check expiry').
+var claimCheckPrefix = 'webhook/events/'
+var claimCheckRetentionDays = 30
 
 // Key Vault secret names; the first two are also LEANIX_TOKEN_SECRET_NAME / WEBHOOK_SECRET_NAME.
 var tokenSecretName = 'leanix-api-token'
@@ -207,6 +211,40 @@ resource dataContainer 'Microsoft.Storage/storageAccounts/blobServices/container
   name: blobContainerName
   properties: {
     publicAccess: 'None'
+  }
+}
+
+// Nothing in the code deletes claim-checked bodies (content-addressed keys; a duplicate may be in flight).
+resource blobLifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = {
+  parent: storage
+  name: 'default'
+  properties: {
+    policy: {
+      rules: [
+        {
+          name: 'expire-webhook-claim-checks'
+          enabled: true
+          type: 'Lifecycle'
+          definition: {
+            filters: {
+              blobTypes: [
+                'blockBlob'
+              ]
+              prefixMatch: [
+                '${blobContainerName}/${claimCheckPrefix}'
+              ]
+            }
+            actions: {
+              baseBlob: {
+                delete: {
+                  daysAfterModificationGreaterThan: claimCheckRetentionDays
+                }
+              }
+            }
+          }
+        }
+      ]
+    }
   }
 }
 

@@ -21,6 +21,7 @@ import yaml
 from pycep import BicepParser
 from pydantic import SecretStr
 
+from functions.webhook_handler.queueing import CLAIM_CHECK_PREFIX
 from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -628,4 +629,88 @@ def check_azure_permissions(bicep: dict[str, Any]) -> list[str]:
     scope = bicep["resources"].get("existingTokenSecret", {}).get("config", {})
     if scope.get("name") != "tokenSecretName" or scope.get("parent") != "vault":
         problems.append("Azure: the Secrets Officer scope must be the vault's token secret (tokenSecretName)")
+    return problems
+
+
+# --- claim-check expiry --------------------------------------------------------------------------
+
+# Event bodies too large for a message are stored under CLAIM_CHECK_PREFIX and never deleted by the
+# code (content-addressed keys: a duplicate message may still be in flight), so each blob store
+# expires them. The expiry must outlive every message that can still carry the claim check.
+_DAY_SECONDS = 86400
+
+
+def aws_claim_check_expiry(sam: dict[str, Any]) -> tuple[int | None, list[str]]:
+    """(days, problems) of the data bucket's lifecycle rule on the claim-check prefix."""
+    resources = sam["Resources"]
+    bucket = _ref(aws_env(sam).get("BUCKET_NAME"))
+    if bucket not in resources or resources[bucket]["Type"] != "AWS::S3::Bucket":
+        return None, ["AWS: BUCKET_NAME is not !Ref of an AWS::S3::Bucket of the stack"]
+    props = resources[bucket]["Properties"]
+    rules = [
+        rule
+        for rule in (props.get("LifecycleConfiguration") or {}).get("Rules") or []
+        if rule.get("Status") == "Enabled" and rule.get("Prefix") == CLAIM_CHECK_PREFIX
+    ]
+    if not rules:
+        return None, [f"AWS: {bucket} has no enabled lifecycle rule on Prefix {CLAIM_CHECK_PREFIX!r}"]
+    days = rules[0].get("ExpirationInDays")
+    if not isinstance(days, int):
+        return None, [f"AWS: the lifecycle rule on {CLAIM_CHECK_PREFIX!r} sets no ExpirationInDays"]
+    versioned = (props.get("VersioningConfiguration") or {}).get("Status") == "Enabled"
+    if versioned and not (rules[0].get("NoncurrentVersionExpiration") or {}).get("NoncurrentDays"):
+        return days, [
+            f"AWS: {bucket} is versioned: the rule on {CLAIM_CHECK_PREFIX!r} needs "
+            "NoncurrentVersionExpiration (expiry alone only adds a delete marker)"
+        ]
+    return days, []
+
+
+def azure_claim_check_expiry(bicep: dict[str, Any]) -> tuple[int | None, list[str]]:
+    """(days, problems) of the storage account's management policy rule on `<container>/<prefix>`."""
+    container = _bicep_resolve(bicep, azure_app_settings(bicep).get("BLOB_CONTAINER", ""))
+    wanted = f"{container[0] if container else ''}/{CLAIM_CHECK_PREFIX}"
+    for resource in bicep["resources"].values():
+        config = resource["config"]
+        if (
+            resource["type"] != "Microsoft.Storage/storageAccounts/managementPolicies"
+            or config.get("name") != "default"
+            or config.get("parent") != "storage"
+        ):
+            continue
+        for rule in config["properties"]["policy"]["rules"]:
+            definition = rule.get("definition", {})
+            filters = definition.get("filters", {})
+            prefixes = [p for v in filters.get("prefixMatch", []) for p in _bicep_resolve(bicep, v)]
+            if rule.get("enabled") is not True or rule.get("type") != "Lifecycle" or wanted not in prefixes:
+                continue
+            delete = definition.get("actions", {}).get("baseBlob", {}).get("delete", {})
+            days = delete.get("daysAfterModificationGreaterThan")
+            if isinstance(days, str) and days in bicep["variables"]:
+                days = _bicep_var(bicep, days)
+            if not isinstance(days, int):
+                return None, [f"Azure: the rule on {wanted!r} deletes no base blob after a number of days"]
+            return days, []
+    return None, [f"Azure: no enabled rule of managementPolicies 'default' on storage deletes {wanted!r}"]
+
+
+def check_claim_check_expiry(sam: dict[str, Any], bicep: dict[str, Any]) -> list[str]:
+    """Both blob stores expire the prefix the code writes, after the same number of days, and only
+    after the webhook DLQ's retention (the longest a message can still carry a claim check)."""
+    aws_days, problems = aws_claim_check_expiry(sam)
+    azure_days, azure_problems = azure_claim_check_expiry(bicep)
+    problems += azure_problems
+    if aws_days is not None and azure_days is not None and aws_days != azure_days:
+        problems.append(f"claim-check expiry differs: AWS {aws_days} days, Azure {azure_days} days")
+    dlq_name = str(setting_defaults()["WEBHOOK_QUEUE_NAME"]) + AWS_DLQ_SUFFIX
+    retention = [
+        int(r["Properties"].get("MessageRetentionPeriod", 4 * _DAY_SECONDS))  # the SQS default
+        for r in sam["Resources"].values()
+        if r["Type"] == "AWS::SQS::Queue" and r["Properties"].get("QueueName") == dlq_name
+    ]
+    if aws_days is not None and retention and aws_days * _DAY_SECONDS <= retention[0]:
+        problems.append(
+            f"claim-check expiry of {aws_days} days does not outlive the retention of {dlq_name} "
+            f"({retention[0] // _DAY_SECONDS} days): a redriven message would lose its body"
+        )
     return problems
