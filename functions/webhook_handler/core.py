@@ -154,7 +154,7 @@ async def receive_delivery(
         secret = await resolve_webhook_secret(config, platform)
     except BundleError as exc:
         # The secret store is down: LeanIX retries a non-2xx delivery, so a 503 loses nothing.
-        logger.error("could not read the webhook secret", extra=log_context(error=str(exc)))
+        logger.error("could not read WEBHOOK_SECRET_NAME from the store", extra=log_context(error=str(exc)))
         return _error(503, "the webhook secret could not be read; LeanIX will retry the delivery")
     if not secret:
         return _error(
