@@ -334,7 +334,7 @@ def start_run(emulator: Any, state: IntegrationState, run: SyncRun, test: bool) 
     run.status = "PENDING"
     run.test = run.test or test
     run.started_at = iso_millis(utc_now())
-    run.task = asyncio.get_running_loop().create_task(drive(emulator, state, run))
+    run.task = emulator.spawn(drive(emulator, state, run), name=f"sync-run-{run.id}")
 
 
 def find_configuration(state: IntegrationState, ldif: dict[str, Any]) -> dict[str, Any] | None:

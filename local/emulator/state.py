@@ -12,6 +12,8 @@ workspace through `emulator.workspace` and re-initialise their slot lazily.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 import json
 import secrets
@@ -1016,7 +1018,40 @@ class Emulator:
         self.webhooks: Any = None
         self.metrics: Any = None
         self.integration: Any = None
+        # Background tasks (webhook senders, sync-run drivers). The loop keeps only weak references,
+        # so a task waiting on an event nobody will set would be garbage-collected while pending.
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks_lock = threading.Lock()
         self.reset(self.config.seed)
+
+    # ----------------------------------------------------------------- background tasks
+    def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        """Run `coro` as a task on the running loop and keep it referenced until it ends."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        with self._tasks_lock:
+            self._tasks.add(task)
+        task.add_done_callback(self._forget_task)
+        return task
+
+    def _forget_task(self, task: asyncio.Task[Any]) -> None:
+        with self._tasks_lock:
+            self._tasks.discard(task)
+
+    def cancel_tasks(self) -> None:
+        """Cancel every background task, from any thread (each is cancelled on its own loop)."""
+        with self._tasks_lock:
+            tasks = list(self._tasks)
+        for task in tasks:
+            cancel_task(task)
+
+    async def aclose(self) -> None:
+        """Cancel the background tasks of the running loop and wait until they have ended."""
+        loop = asyncio.get_running_loop()
+        with self._tasks_lock:
+            tasks = [task for task in self._tasks if task.get_loop() is loop]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     # ----------------------------------------------------------------- time
     def now(self) -> float:
@@ -1040,6 +1075,9 @@ class Emulator:
         if seed not in SEEDS:  # refuse before throwing the current state away
             raise ValueError(f"unknown seed {seed!r}; choose one of {', '.join(SEEDS)}")
         with self.lock:
+            if self.webhooks is not None:
+                self.webhooks.close()
+            self.cancel_tasks()  # senders and run drivers of the state thrown away here
             self.workspace = Workspace(self.workspace_id, self.config.workspace_name)
             self.technical_users = {}
             self._users_by_token = {}
@@ -1157,3 +1195,19 @@ class Principal:
     workspace_id: str
     user_name: str = ""
     claims: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+def cancel_task(task: asyncio.Task[Any]) -> None:
+    """Cancel `task` on its own loop, whichever thread calls (a closed loop has nothing to cancel)."""
+    if task.done():
+        return
+    loop = task.get_loop()
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if loop is running:
+        task.cancel()
+    elif not loop.is_closed():
+        with contextlib.suppress(RuntimeError):  # closed between the check and the call
+            loop.call_soon_threadsafe(task.cancel)

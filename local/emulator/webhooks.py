@@ -46,6 +46,7 @@ from local.emulator.service_http import (
     read_json_object,
     utc_now,
 )
+from local.emulator.state import cancel_task
 from shared.logging import get_logger
 
 BASE = "/services/webhooks/v1"
@@ -269,22 +270,22 @@ class WebhooksState:
         if sub.data["deliveryType"] != "PUSH" or sub.id not in self.subscriptions:
             return
         if sub.task is None or sub.task.done():
-            sub.task = loop.create_task(self._sender(sub), name=f"webhook-sender-{sub.id}")
+            sub.task = self.emulator.spawn(self._sender(sub), name=f"webhook-sender-{sub.id}")
 
     def stop(self, sub: Subscription) -> None:
         """Stop a subscription's sender (on delete or when it becomes PULL/inactive)."""
         task = sub.task
         sub.task = None
-        if task is not None and not task.done():
-            loop = task.get_loop()
-            try:
-                if loop is asyncio.get_running_loop():
-                    task.cancel()
-                    return
-            except RuntimeError:
-                pass
-            if not loop.is_closed():
-                loop.call_soon_threadsafe(task.cancel)
+        if task is not None:
+            cancel_task(task)
+
+    def close(self) -> None:
+        """Detach from the workspace and stop every sender (the emulator was reset)."""
+        self.workspace.remove_listener(self.on_change)
+        with self.lock:
+            subs = list(self.subscriptions.values())
+        for sub in subs:
+            self.stop(sub)
 
     # -------------------------------------------------------------- PUSH
     async def _sender(self, sub: Subscription) -> None:
@@ -439,9 +440,7 @@ def webhooks_state(emulator: Any) -> WebhooksState:
     state = getattr(emulator, "webhooks", None)
     if not isinstance(state, WebhooksState) or state.workspace is not emulator.workspace:
         if isinstance(state, WebhooksState):
-            state.workspace.remove_listener(state.on_change)
-            for sub in state.subscriptions.values():
-                state.stop(sub)
+            state.close()
         state = WebhooksState(emulator)
         emulator.webhooks = state
     return state
