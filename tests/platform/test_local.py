@@ -160,3 +160,20 @@ def test_the_azure_platform_derives_queue_and_table_urls_from_the_blob_url() -> 
                 STORAGE_ACCOUNT_URL="https://x.test",
             )
         )
+
+
+def test_a_failed_transaction_reports_its_own_error_when_sqlite_already_rolled_back(tmp_path: Path) -> None:
+    from shared.platform.local_sqlite import immediate
+
+    path = tmp_path / "state.sqlite"
+
+    def fail_after_sqlite_rolled_back() -> None:
+        with immediate(path) as conn:
+            conn.execute("CREATE TABLE t (x INTEGER)")
+            conn.execute("ROLLBACK")  # as SQLite does by itself on disk-full or I/O errors
+            raise ValueError("the caller's error")
+
+    with pytest.raises(ValueError, match="the caller's error"):
+        fail_after_sqlite_rolled_back()
+    with immediate(path) as conn:  # the database is usable afterwards, and nothing was kept
+        assert conn.execute("SELECT name FROM sqlite_master WHERE name = 't'").fetchall() == []
