@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
 from functions.token_rotation.core import rotator_for
@@ -33,11 +34,15 @@ async def handle_rotation_event(event: dict[str, Any], runtime: Runtime) -> None
     await rotator_for(runtime).run_step(rotation.step, rotation.token)
 
 
+@functools.cache
+def _secrets_client(region: str) -> LazyClient:
+    """One Secrets Manager client per region and process (a boto3 client costs ~100 ms to build)."""
+    return LazyClient("secretsmanager", region)
+
+
 def _describe(region: str, secret_id: str) -> dict[str, Any]:
     try:
-        metadata: dict[str, Any] = (
-            LazyClient("secretsmanager", region).get().describe_secret(SecretId=secret_id)
-        )
+        metadata: dict[str, Any] = _secrets_client(region).get().describe_secret(SecretId=secret_id)
     except Exception as exc:
         if error_code(exc) == "ResourceNotFoundException":
             raise RotationInputError(
