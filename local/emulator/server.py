@@ -23,17 +23,14 @@ from local.emulator.state import Emulator
 _START_TIMEOUT_SECONDS = 10.0
 
 
-class RunningEmulator:
-    """An emulator served by uvicorn on a daemon thread (real HTTP on 127.0.0.1)."""
+class EmulatorHandle:
+    """What tests and the demo use of an emulator, served over HTTP or reached in-process."""
 
-    def __init__(
-        self, app: EmulatorApp, server: uvicorn.Server, thread: threading.Thread, base_url: str
-    ) -> None:
+    def __init__(self, app: EmulatorApp, base_url: str) -> None:
         self.app = app
         self.state: Emulator = app.emulator
         self.base_url = base_url
-        self._server = server
-        self._thread = thread
+        self.state.base_url = base_url
 
     @property
     def api_token(self) -> str:
@@ -53,6 +50,17 @@ class RunningEmulator:
 
     def clear_faults(self) -> None:
         self.state.clear_faults()
+
+
+class RunningEmulator(EmulatorHandle):
+    """An emulator served by uvicorn on a daemon thread (real HTTP on 127.0.0.1)."""
+
+    def __init__(
+        self, app: EmulatorApp, server: uvicorn.Server, thread: threading.Thread, base_url: str
+    ) -> None:
+        super().__init__(app, base_url)
+        self._server = server
+        self._thread = thread
 
     def stop(self) -> None:
         """Shut the server down and wait for its thread."""
@@ -92,7 +100,6 @@ def start_in_thread(
             raise RuntimeError(f"the emulator did not start on {host}:{port}")
         time.sleep(0.005)
     base_url = f"http://{host}:{_bound_port(server)}"
-    app.emulator.base_url = base_url
     return RunningEmulator(app, server, thread, base_url)
 
 
