@@ -243,26 +243,28 @@ async def test_push_over_real_http_from_a_change_made_off_the_server_loop(emulat
     assert [d["success"] for d in log] == [False, True]
 
 
-async def test_reset_stops_push_senders_instead_of_leaving_them_pending(emu: AsgiEmulator) -> None:
-    # A sender dropped while pending is garbage-collected mid-`async with` on some later test's
-    # time ("coroutine ignored GeneratorExit"); a reset must cancel it and wait for nobody.
+async def start_one_sender(emu: AsgiEmulator) -> asyncio.Task[None]:
+    """A PUSH subscription whose sender has delivered once and now waits for the next event."""
     with Receiver(statuses=[]) as receiver:
         async with admin_client(emu) as client:
             await subscribe(client, push_subscription(receiver.url))
-            touch(emu, "before reset")
+            touch(emu, "start the sender")
             await receiver.wait_for(1)
-            (sender,) = [t for t in asyncio.all_tasks() if t.get_name().startswith("webhook-sender-")]
-            emu.reset()
-            await asyncio.wait([sender], timeout=5)
+    (sender,) = [t for t in asyncio.all_tasks() if t.get_name().startswith("webhook-sender-")]
+    return sender
+
+
+async def test_reset_stops_push_senders_instead_of_leaving_them_pending(emu: AsgiEmulator) -> None:
+    # A sender dropped while pending is garbage-collected mid-`async with` during some later test
+    # ("coroutine ignored GeneratorExit"); a reset must cancel it.
+    sender = await start_one_sender(emu)
+    emu.reset()
+    await asyncio.wait([sender], timeout=5)
     assert sender.cancelled()
 
 
 async def test_aclose_ends_the_senders_of_the_running_loop(emu: AsgiEmulator) -> None:
-    with Receiver(statuses=[]) as receiver:
-        async with admin_client(emu) as client:
-            await subscribe(client, push_subscription(receiver.url))
-            touch(emu, "sender running")
-            await receiver.wait_for(1)
-    assert emu.state._tasks
+    sender = await start_one_sender(emu)
     await emu.state.aclose()
+    assert sender.cancelled()
     assert not emu.state._tasks
