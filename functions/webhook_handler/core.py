@@ -10,8 +10,10 @@ Exactly-once effects from at-least-once delivery (`process_event`):
 1. Dedup record `webhook:event:<event_key>` is READ first; it is written only after every rule
    succeeded, so a failing rule leaves no record and the retry runs the rules again.
 2. The per-fact-sheet high-water mark `tsn:<fact sheet id>` is READ next; an event at or below it
-   is stale and dropped. It is ADVANCED only after the rules succeeded, so a failed event never
-   makes its own retry (or an older event still in flight) look stale.
+   is stale: the TIME rule skips it (a newer event already set the class from a newer state), but
+   its notifications are still sent, so an event whose post failed and is retried after a newer one
+   is not lost. The mark is ADVANCED only after the rules succeeded, so a failed event never makes
+   its own retry (or an older event still in flight) look stale.
 3. Rules are idempotent on their own: the TIME rule re-reads the fact sheet and compares before it
    writes (a replay writes nothing); each notification channel commits its own
    `webhook:notified:<event_key>:<channel>` marker after posting, so a retry caused by a later
@@ -350,23 +352,26 @@ async def process_event(event: WebhookEvent, deps: ProcessorDeps) -> ProcessResu
     fact_sheet = event.fact_sheet
     sequence = event.transaction_sequence_number
     mark_key = high_water_mark_key(fact_sheet.id) if fact_sheet is not None and sequence is not None else None
+    stale = False
     if mark_key is not None and sequence is not None:
         mark = await state.get_high_water_mark(mark_key)
-        if mark is not None and sequence <= mark:
+        stale = mark is not None and sequence <= mark
+        if stale:
             logger.info(
-                "stale webhook event dropped",
+                "stale webhook event: TIME rule skipped, notifications still sent",
                 extra=log_context(event_key=event.event_key, sequence=sequence, mark=mark),
             )
-            return ProcessResult(Outcome.STALE)
     own_user = await deps.own_user_id()
     if own_user is not None and event.user_id == own_user:
         # Our own TIME write comes back as an event: acting on it would loop.
         result = ProcessResult(Outcome.OWN_USER)
+    elif stale:
+        result = ProcessResult(Outcome.STALE, None, await send_notifications(event, deps))
     else:
         update = await apply_time_rule(event, deps)
         notified = await send_notifications(event, deps)
         result = ProcessResult(Outcome.APPLIED, update, notified)
-    if mark_key is not None and sequence is not None:
+    if mark_key is not None and sequence is not None and not stale:
         await state.advance_high_water_mark(mark_key, sequence)
     await state.put_if_absent(
         key, {"outcome": result.outcome.value, "at": deps.clock()}, deps.config.dedup_ttl_seconds

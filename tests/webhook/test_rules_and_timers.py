@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from functions.__main__ import main
-from functions.webhook_handler.core import PullConfig, pull_once
+from functions.webhook_handler.core import PullConfig, high_water_mark_key, pull_once
 from local.emulator.webhooks import webhooks_state
 from local.host import RunningHost, start_host_in_thread
 from shared.leanix.webhooks import PullEvent, PullResult, Subscription
@@ -84,6 +84,27 @@ async def test_events_are_posted_to_slack_and_teams_once(
     assert "/acme/factsheet/Application/" in json.dumps(slack)
     teams = dict(stub.posts)["/teams"]
     assert teams["attachments"][0]["contentType"] == "application/vnd.microsoft.card.adaptive"
+
+
+async def test_a_stale_event_still_sends_its_notification_but_writes_nothing(
+    webhook_env: WebhookEnv, receiver: tuple[Receiver, RunningHost]
+) -> None:
+    # An event whose post failed is retried after a newer event of the same fact sheet went through:
+    # the TIME rule must skip it, its notification must not be lost.
+    stub, running = receiver
+    webhook_env.set(SLACK_WEBHOOK_URL=f"{running.base_url}/slack", NOTIFY_EVENT_TYPES="FACT_SHEET_UPDATED")
+    app = applications(webhook_env.emulator)[0]
+    event = load_event("webhook_default_fact_sheet_updated")
+    event["factSheet"]["id"] = app.id
+    await webhook_env.platform.state.advance_high_water_mark(
+        high_water_mark_key(app.id), event["transactionSequenceNumber"] + 1
+    )
+    writes_before = webhook_env.emulator.state.workspace.require(app.id).write_count
+    assert (await webhook_env.post(body_of(event))).status_code == 202
+    assert (await webhook_env.post(body_of(event))).status_code == 202  # redelivered: posts once
+    await webhook_env.drain()
+    assert [path for path, _ in stub.posts] == ["/slack"]
+    assert webhook_env.emulator.state.workspace.require(app.id).write_count == writes_before
 
 
 async def test_ensure_subscription_upserts_and_prints_no_secret(
