@@ -173,8 +173,6 @@ class MTMAuth(httpx.Auth):
     restart; a second refusal raises `TokenExchangeError`.
     """
 
-    requires_request_body = True  # the body must be replayable after a refresh
-
     def __init__(
         self,
         token_source: ApiTokenSource,
@@ -268,6 +266,9 @@ class MTMAuth(httpx.Auth):
             ) from None
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        # Buffer a streamed body first so the replay below sends it again (httpx only does this for
+        # auth classes that keep its default flow).
+        await request.aread()
         bearer = await self.bearer()
         request.headers["Authorization"] = f"Bearer {bearer}"
         response = yield request

@@ -102,6 +102,42 @@ async def test_expired_bearer_on_a_service_refreshes_once_and_replays(
     assert seen == fake.issued
 
 
+class StreamingTransport(httpx.AsyncBaseTransport):
+    """Like a network transport, reads a request body by iterating its stream (no buffering)."""
+
+    def __init__(self, fake: FakeLeanIX) -> None:
+        self.fake = fake
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        body = b"".join([chunk async for chunk in request.stream])  # type: ignore[union-attr]
+        return await self.fake.handler(
+            httpx.Request(request.method, request.url, headers=request.headers, content=body)
+        )
+
+
+async def test_a_streamed_body_is_sent_again_on_the_replay(
+    fake: FakeLeanIX, make_client: ClientFactory
+) -> None:
+    bodies: list[bytes] = []
+
+    @fake.route("POST", PING)
+    def first_bearer_expired(request: httpx.Request) -> httpx.Response:
+        bodies.append(request.content)
+        if fake.bearer_of(request) == fake.issued[0]:
+            return httpx.Response(401, json={"status": "ERROR"})
+        return httpx.Response(200, json={"status": "OK"})
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"part": 1,'
+        yield b' "part2": 2}'
+
+    async with make_client() as client:
+        client._http._transport = StreamingTransport(fake)
+        response = await client._http.post(PING, content=chunks(), auth=client.auth)
+    assert response.status_code == 200
+    assert bodies == [b'{"part": 1, "part2": 2}'] * 2
+
+
 async def test_service_still_refusing_after_the_replay_raises_without_looping(
     fake: FakeLeanIX, make_client: ClientFactory
 ) -> None:
