@@ -10,10 +10,10 @@ from typing import Any
 
 from shared.platform.aws_clients import LazyClient, error_code, platform_error
 from shared.platform.errors import NotFound
-from shared.platform.names import check_queue_name
+from shared.platform.names import SQS_DEAD_LETTER_SUFFIX, check_queue_name
 from shared.platform.ports import QueueMessage
 
-DEAD_LETTER_SUFFIX = "-dlq"
+DEAD_LETTER_SUFFIX = SQS_DEAD_LETTER_SUFFIX
 SQS_BATCH = 10
 _HINT = "check the queue name, AWS_REGION and the role's sqs permissions"
 _MISSING = {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}

@@ -18,10 +18,10 @@ from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
 from shared.errors import PlatformError
 from shared.logging import get_logger, log_context
 from shared.platform.lazy import Lazy
-from shared.platform.names import check_queue_name
+from shared.platform.names import AZURE_POISON_SUFFIX, check_queue_name
 from shared.platform.ports import QueueMessage
 
-POISON_SUFFIX = "-poison"
+POISON_SUFFIX = AZURE_POISON_SUFFIX
 AZURE_MAX_BATCH = 32
 PEEK_LIMIT = 32
 _HINT = "check the storage connection and the identity's 'Storage Queue Data Contributor' role"

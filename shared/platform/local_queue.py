@@ -10,10 +10,10 @@ from pathlib import Path
 
 from shared.logging import get_logger, log_context
 from shared.platform.local_sqlite import immediate, reading
-from shared.platform.names import check_queue_name
+from shared.platform.names import LOCAL_DEAD_LETTER_SUFFIX, check_queue_name
 from shared.platform.ports import QueueMessage
 
-DEAD_LETTER_SUFFIX = "-deadletter"
+DEAD_LETTER_SUFFIX = LOCAL_DEAD_LETTER_SUFFIX
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS messages ("

@@ -6,6 +6,12 @@ import re
 
 from shared.platform.errors import InvalidName
 
+# The dead-letter queue of `q` on each platform; no queue of ours may take one of these names.
+LOCAL_DEAD_LETTER_SUFFIX = "-deadletter"
+SQS_DEAD_LETTER_SUFFIX = "-dlq"
+AZURE_POISON_SUFFIX = "-poison"
+DEAD_LETTER_SUFFIXES = (LOCAL_DEAD_LETTER_SUFFIX, SQS_DEAD_LETTER_SUFFIX, AZURE_POISON_SUFFIX)
+
 _QUEUE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){1,50}$")
 
 
@@ -27,6 +33,11 @@ def check_queue_name(name: str) -> str:
         raise InvalidName(
             f"queue name {name!r} must be 2-51 lowercase letters, digits and single dashes, "
             "starting and ending with a letter or digit"
+        )
+    if name.endswith(DEAD_LETTER_SUFFIXES):
+        raise InvalidName(
+            f"queue name {name!r} must not end with {', '.join(DEAD_LETTER_SUFFIXES)}: "
+            "those names are the dead-letter queues of other queues"
         )
     return name
 

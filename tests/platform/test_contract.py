@@ -132,6 +132,9 @@ async def test_one_receive_returns_a_message_once_even_with_no_visibility_timeou
 async def test_queue_names_are_checked_the_same_everywhere(harness: Harness) -> None:
     with pytest.raises(InvalidName, match="lowercase"):
         await harness.platform.queue.send("Bad_Name", ["x"])
+    for taken in ("events-deadletter", "events-dlq", "events-poison"):  # some platform's dead letters
+        with pytest.raises(InvalidName, match="dead-letter"):
+            await harness.platform.queue.send(taken, ["x"])
 
 
 # --- blobs ---------------------------------------------------------------------------------------
