@@ -92,16 +92,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--import-runs", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=5, help="alternating raw/client rounds (median)")
     args = parser.parse_args()
 
     transport = httpx.ASGITransport(app=build_app())
-    raw = asyncio.run(time_raw(transport, args.calls))
-    wrapped = asyncio.run(time_client(transport, args.calls))
+    # Alternate which side runs first each round, so warm-up and drift favour neither; take medians.
+    raw_rounds: list[float] = []
+    wrapped_rounds: list[float] = []
+    for round_no in range(args.rounds):
+        if round_no % 2 == 0:
+            raw_rounds.append(asyncio.run(time_raw(transport, args.calls)))
+            wrapped_rounds.append(asyncio.run(time_client(transport, args.calls)))
+        else:
+            wrapped_rounds.append(asyncio.run(time_client(transport, args.calls)))
+            raw_rounds.append(asyncio.run(time_raw(transport, args.calls)))
+    raw, wrapped = statistics.median(raw_rounds), statistics.median(wrapped_rounds)
     print(
         json.dumps(
             {
                 "bench": "client_overhead",
                 "calls": args.calls,
+                "rounds": args.rounds,
                 "raw_httpx_us_per_call": round(raw * 1e6, 1),
                 "leanix_client_us_per_call": round(wrapped * 1e6, 1),
                 "overhead_us_per_call": round((wrapped - raw) * 1e6, 1),
