@@ -198,9 +198,9 @@ class V2Writer:
 # --- v1 --------------------------------------------------------------------------------------
 
 
-def v1_state_key(point: MetricPoint) -> str:
-    """The state-store key of a v1 point's series and bucket."""
-    return f"metrics-v1@{point.dedup_key()}"
+def v1_state_key(point: MetricPoint, workspace_id: str) -> str:
+    """The state-store key of a v1 point's series and bucket in one workspace."""
+    return f"metrics-v1@{workspace_id}@{point.dedup_key()}"
 
 
 def fields_digest(point: MetricPoint) -> str:
@@ -244,7 +244,7 @@ class V1Writer:
 
         async def write_one(item: Indexed) -> None:
             index, point = item
-            key, digest = v1_state_key(point), fields_digest(point)
+            key, digest = v1_state_key(point, workspace_id), fields_digest(point)
             try:
                 stored = await self._state.get(key)
                 if isinstance(stored, dict) and stored.get("fields") == digest:

@@ -164,6 +164,30 @@ async def test_v1_points_are_stored_and_a_resend_is_skipped(
     ]
 
 
+async def test_v1_points_already_sent_to_one_workspace_are_still_sent_to_another(
+    push: Push, bundle_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Same state store, another workspace (a sandbox switched to production): nothing is skipped.
+    from local.emulator import EmulatorConfig, start_in_thread
+    from shared.runtime import reset_runtime
+
+    monkeypatch.setenv("METRICS_API_VERSION", "v1")
+    reset_runtime()
+    batch = [{"measurement": "cloud_costs", "time": "2026-03-01T10:00:00Z", "fields": {"eur": 10.5}}]
+    assert (await push(batch))[0] == 200
+    # The same API token (the stored one), but another host and workspace.
+    other = start_in_thread(EmulatorConfig(seed="empty", api_token=bundle_env.api_token))
+    try:
+        assert other.workspace_id != bundle_env.workspace_id
+        monkeypatch.setenv("LEANIX_HOST", other.base_url)
+        reset_runtime()
+        status, body = await push(batch)
+        assert (status, body["duplicatesSkipped"]) == (200, 0), body
+        assert inspect(other)["v1"]["stored"] == 1
+    finally:
+        other.stop()
+
+
 @pytest.mark.parametrize(
     "headers",
     [
