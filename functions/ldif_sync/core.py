@@ -19,6 +19,11 @@ of those markers is adopted (the done marker is written, the summary is SKIPPED 
 not followed, its outcome is in LeanIX's admin page); if none does, the sync proceeds normally. If
 the runs cannot be listed, the trigger fails without creating anything. Writing the done marker
 clears the pending entry, so deleting the done marker still re-runs the night on purpose.
+
+A host that dies while following a run (Lambda or Functions timeout, a crash) leaves the done marker
+without a report. A later trigger (once the lock is free) resumes: it follows the marker's runs to
+the end, writes the report where the lost invocation would have, and fails or succeeds as that
+invocation would have. It never creates a run.
 """
 
 from __future__ import annotations
@@ -49,7 +54,7 @@ from functions.ldif_sync.submit import create_run_once, find_run_of_attempts, st
 from shared.errors import BundleError
 from shared.leanix import ConfigurationKey, LeanIXClient, LeanIXError, RunDeadlineExceeded, SyncRun
 from shared.logging import get_logger, log_context
-from shared.platform import BlobStore, StateStore
+from shared.platform import BlobStore, NotFound, StateStore
 
 logger = get_logger(__name__)
 
@@ -221,6 +226,9 @@ async def run_nightly_sync(deps: SyncDeps, config: SyncConfig) -> dict[str, Any]
         # Checked under the lock: a trigger that raced the finishing run sees its marker here.
         done = await deps.state.get(done_key)
         if done is not None:
+            resumed = await _resume_unreported(deps, config, run_date, done, done_key)
+            if resumed is not None:
+                return resumed
             logger.info("tonight's LDIF sync already ran; exiting")
             reason = f"tonight's sync already ran ({done_key})"
             return {"status": "SKIPPED", "reason": reason, "date": run_date}
@@ -257,6 +265,81 @@ async def _adopt_pending_run(
     await deps.state.delete(pending_key)
     reason = f"adopted run {run.id}, created by an earlier trigger tonight ({pending_key}); not followed"
     return {"status": "SKIPPED", "reason": reason, "date": run_date, "runIds": [run.id]}
+
+
+def _verdict(results: list[_RunResult], failure: Exception | None) -> tuple[str, list[str]]:
+    """The sync's status (FINISHED, FAILED, STOPPED, DEADLINE_EXCEEDED, FOLLOW_FAILED) and each run's."""
+    statuses = [(r.run.status or "UNKNOWN").upper() for r in results]
+    if isinstance(failure, RunDeadlineExceeded):
+        return "DEADLINE_EXCEEDED", statuses
+    if failure is not None:
+        return "FOLLOW_FAILED", statuses
+    return next((s for s in statuses if s != "FINISHED"), "FINISHED"), statuses
+
+
+def _run_counts(results: list[_RunResult]) -> dict[str, int]:
+    return {
+        "processed": sum(int(r.progress.get("processedContentCount") or 0) for r in results),
+        "errors": sum(int(r.progress.get("errorCount") or 0) for r in results),
+        "warnings": sum(r.warning_count for r in results),
+    }
+
+
+def _kept_warnings(results: list[_RunResult]) -> list[dict[str, Any]]:
+    return [w for r in results for w in r.warnings][:MAX_REPORTED_WARNINGS]
+
+
+async def _resume_unreported(
+    deps: SyncDeps, config: SyncConfig, run_date: str, done: Any, done_key: str
+) -> dict[str, Any] | None:
+    """Tonight's runs exist but their report does not (the invocation died while following them):
+    follow them to the end and write that report. None when there is nothing to resume.
+
+    Raises `LdifSyncFailed` as the lost invocation would have; `LeanIXError` when LeanIX stays
+    unreachable (nothing is written, so the next trigger resumes again).
+    """
+    if not isinstance(done, dict) or not isinstance(done.get("report"), str) or not done.get("runIds"):
+        return None  # an adopted run, or a marker of an older version: nothing to report on
+    report_key: str = done["report"]
+    try:
+        await deps.blobs.get(report_key)
+        return None  # reported: tonight's sync is complete
+    except NotFound:
+        pass
+    run_ids = [str(run_id) for run_id in done["runIds"]]
+    logger.warning(
+        "tonight's LDIF sync ended without a report; following its runs again",
+        extra=log_context(runs=run_ids, report=report_key),
+    )
+    results: list[_RunResult] = []
+    failure: RunDeadlineExceeded | None = None
+    try:
+        for run_id in run_ids:
+            results.append(await _follow(deps.client, SyncRun(id=run_id), config))
+    except RunDeadlineExceeded as exc:
+        failure = exc
+    status, statuses = _verdict(results, failure)
+    report: dict[str, Any] = {
+        "status": status,
+        "date": run_date,
+        "runIds": run_ids,
+        "runStatuses": statuses,
+        "resumed": True,
+        "counts": _run_counts(results),
+        "warnings": _kept_warnings(results),
+        "finishedAt": deps.now().isoformat(),
+    }
+    if failure is not None:
+        report["error"] = str(failure)
+    await deps.blobs.put(report_key, json.dumps(report, indent=2).encode("utf-8"), "application/json")
+    if status != "FINISHED":
+        raise LdifSyncFailed(
+            _failure_message(status, run_ids, report_key, failure, done_key),
+            status=status,
+            run_ids=run_ids,
+            report_key=report_key,
+        )
+    return {"status": status, "date": run_date, "runIds": run_ids, "report": report_key, "resumed": True}
 
 
 async def _record_pending(deps: SyncDeps, pending_key: str, marker: str) -> None:
@@ -346,15 +429,7 @@ async def _sync(
             await mark_done()
 
     # --- report, metric, verdict ---------------------------------------------------------------
-    statuses = [(r.run.status or "UNKNOWN").upper() for r in results]
-    if isinstance(failure, RunDeadlineExceeded):
-        status = "DEADLINE_EXCEEDED"
-    elif failure is not None:
-        status = "FOLLOW_FAILED"
-    elif any(s != "FINISHED" for s in statuses):
-        status = next(s for s in statuses if s != "FINISHED")
-    else:
-        status = "FINISHED"
+    status, statuses = _verdict(results, failure)
     duration = round(client.clock() - started_clock, 3)
     warning_count = sum(r.warning_count for r in results)
     items = item_count
@@ -368,13 +443,8 @@ async def _sync(
         "submission": submission,
         "test": config.test_run,
         "configurationUpdated": configuration_updated,
-        "counts": {
-            "items": items,
-            "processed": sum(int(r.progress.get("processedContentCount") or 0) for r in results),
-            "errors": sum(int(r.progress.get("errorCount") or 0) for r in results),
-            "warnings": warning_count,
-        },
-        "warnings": [w for r in results for w in r.warnings][:MAX_REPORTED_WARNINGS],
+        "counts": {"items": items, **_run_counts(results)},
+        "warnings": _kept_warnings(results),
         "durationSeconds": duration,
         "startedAt": started_at.isoformat(),
         "finishedAt": deps.now().isoformat(),

@@ -13,7 +13,7 @@ from functions.ldif_sync.content_source import FileExportSource
 from functions.ldif_sync.core import LdifSyncFailed, SyncDeps, run_nightly_sync
 from functions.ldif_sync.ldif import LdifHeader, render_ldif
 from local.emulator import RunningEmulator
-from shared.leanix import LeanIXError
+from shared.leanix import LeanIXClient, LeanIXError
 from shared.platform.local_blobs import LocalBlobStore
 from shared.platform.local_state import LocalStateStore
 from tests.ldif.conftest import EXPORT_KEY, SAMPLE_CSV, FakeSleep, emulator_runs, fast_client
@@ -287,3 +287,81 @@ async def test_create_sent_then_unreachable_never_starts_a_second_run_that_night
         assert later["status"] == "FINISHED"
         assert len(runs) == 1
     assert await state.get(f"ldif-sync:done:{NIGHT.date().isoformat()}") is not None
+
+
+def night_deps(client: LeanIXClient, stores, invocation_id: str) -> SyncDeps:  # type: ignore[no-untyped-def]
+    state, blobs, _ = stores
+    return SyncDeps(
+        client, state, blobs, FileExportSource(blobs, EXPORT_KEY), invocation_id, now=lambda: NIGHT
+    )
+
+
+class HostDied(BaseException):
+    """Stands for a Lambda/Functions timeout: nothing after it in the invocation runs normally."""
+
+
+async def test_a_sync_whose_host_died_while_following_is_resumed_and_reported(
+    emulator: RunningEmulator,
+    stores,  # type: ignore[no-untyped-def]
+) -> None:
+    state, blobs, _ = stores
+
+    async def die(seconds: float) -> None:
+        raise HostDied
+
+    emulator.state.update_config(run_step_delay_seconds=0.05)
+    await blobs.put(EXPORT_KEY, SAMPLE_CSV)
+    config = SyncConfig(processors_json=PROCESSORS_BY_SOURCE["file"].read_bytes())
+    async with fast_client(emulator, die) as client:
+        deps = SyncDeps(
+            client, state, blobs, FileExportSource(blobs, EXPORT_KEY), "night-1", now=lambda: NIGHT
+        )
+        with pytest.raises(HostDied):
+            await run_nightly_sync(deps, config)
+    assert [key for key in await blobs.list() if key.endswith("report.json")] == []
+
+    async def short_sleep(seconds: float) -> None:
+        import asyncio
+
+        await asyncio.sleep(min(seconds, 0.02))
+
+    async with fast_client(emulator, short_sleep) as client:
+        deps = SyncDeps(
+            client, state, blobs, FileExportSource(blobs, EXPORT_KEY), "night-2", now=lambda: NIGHT
+        )
+        resumed = await run_nightly_sync(deps, config)
+        assert resumed["status"] == "FINISHED"
+        assert resumed["resumed"] is True
+        report = json.loads(await blobs.get(str(resumed["report"])))
+        assert report["runStatuses"] == ["FINISHED"]
+        assert report["counts"]["processed"] > 0
+        # Reported now: the next trigger of the night is a plain no-op.
+        deps = SyncDeps(
+            client, state, blobs, FileExportSource(blobs, EXPORT_KEY), "night-3", now=lambda: NIGHT
+        )
+        assert (await run_nightly_sync(deps, config))["status"] == "SKIPPED"
+    assert len(emulator_runs(emulator)) == 1  # followed again, never created again
+
+
+async def test_a_resumed_run_that_failed_fails_the_function_with_its_report(
+    emulator: RunningEmulator,
+    stores,  # type: ignore[no-untyped-def]
+) -> None:
+    state, blobs, _ = stores
+    night = NIGHT.date().isoformat()
+    header = LdifHeader(
+        connector_type="leanix-functions", connector_id="cmdb-export", connector_version="1.0.0"
+    )
+    emulator.state.update_config(run_step_delay_seconds=30.0)  # still running when it is stopped
+    async with fast_client(emulator, FakeSleep()) as client:
+        await client.integration.upsert_configuration(json.loads(PROCESSORS_BY_SOURCE["file"].read_bytes()))
+        run = await client.integration.create_run(render_ldif(header, []), start=True)
+        await client.integration.stop_run(run.id)
+    await state.put_if_absent(
+        f"ldif-sync:done:{night}", {"runIds": [run.id], "report": "ldif-sync/lost/report.json"}, 3600
+    )
+    with pytest.raises(LdifSyncFailed, match="STOPPED") as failed:
+        await sync(emulator, stores, invocation_id="night-2")
+    assert failed.value.report_key == "ldif-sync/lost/report.json"
+    report = json.loads(await blobs.get("ldif-sync/lost/report.json"))
+    assert (report["status"], report["resumed"]) == ("STOPPED", True)
