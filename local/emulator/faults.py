@@ -3,8 +3,9 @@
 Faults match requests by a regex on the path (and optionally the method) and fire either for the
 next `times` matching requests or with a `probability` drawn from a seeded random generator.
 Kinds: `status` (an HTTP error, optionally with `Retry-After`), `latency` (added delay, then the
-request proceeds), `drop` (the connection closes without an HTTP response) and `expired_token`
-(401 as if the bearer token had expired).
+request proceeds), `drop` (the connection closes without an HTTP response, before the request is
+handled), `drop_after` (the request is handled, then the connection closes instead of the answer: the
+client cannot tell whether it took effect) and `expired_token` (401 as if the bearer token had expired).
 """
 
 from __future__ import annotations
@@ -22,14 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from local.emulator.auth import TOKEN_PATH, authenticate_bearer, basic_error
 
 if TYPE_CHECKING:
     from local.emulator.state import Emulator
 
-FAULT_KINDS = ("status", "latency", "drop", "expired_token")
+FAULT_KINDS = ("status", "latency", "drop", "drop_after", "expired_token")
 
 
 class FaultError(ValueError):
@@ -222,6 +223,8 @@ async def gateway(emulator: Emulator, scope: Scope, receive: Receive, send: Send
         elif fault.kind == "drop":
             await _drop_connection(send)
             return
+        elif fault.kind == "drop_after":
+            send = _answer_dropped(send)
         elif fault.kind == "status":
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
             message = fault.message or (
@@ -256,6 +259,23 @@ def _unauthorized(path: str, reason: str) -> JSONResponse:
     if path.rstrip("/") == TOKEN_PATH:
         return JSONResponse({"error": "unauthorized", "error_description": reason}, status_code=401)
     return basic_error(401, reason, {"WWW-Authenticate": "Bearer"})
+
+
+def _answer_dropped(send: Send) -> Send:
+    """A `send` that closes the connection where the handler's answer would start, and sends nothing."""
+    dropped = False
+
+    async def dropping(message: Message) -> None:
+        nonlocal dropped
+        if dropped:
+            return
+        if message["type"] == "http.response.start":
+            dropped = True
+            await _drop_connection(send)
+            return
+        await send(message)
+
+    return dropping
 
 
 async def _drop_connection(send: Send) -> None:

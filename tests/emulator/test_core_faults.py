@@ -181,3 +181,19 @@ async def test_config_rejects_unknown_and_negative_values(emulator_asgi: AsgiEmu
         assert (await client.post("/_emulator/config", json={"nope": 1})).status_code == 400
         assert (await client.post("/_emulator/config", json={"rate_limit_per_minute": -1})).status_code == 400
         assert (await client.post("/_emulator/clock", json={"advance_seconds": "x"})).status_code == 400
+
+
+def test_drop_after_fault_applies_the_request_and_loses_the_answer(emulator: RunningEmulator) -> None:
+    create = """mutation { createFactSheet(input: {name: "Lost Answer", type: Application}) {
+        factSheet { id } } }"""
+    with httpx.Client(base_url=emulator.base_url) as client:
+        token = client.post(
+            TOKEN_PATH,
+            data={"grant_type": "client_credentials"},
+            headers=basic_auth_header(emulator.api_token),
+        ).json()["access_token"]
+        emulator.add_fault(kind="drop_after", method="POST", path="graphql", times=1)
+        with pytest.raises(httpx.RemoteProtocolError):
+            client.post(GRAPHQL_PATH, json={"query": create}, headers={"Authorization": f"Bearer {token}"})
+    names = [fs.name for fs in emulator.state.workspace.list_fact_sheets("Application")]
+    assert names.count("Lost Answer") == 1  # applied once, though the client never heard back

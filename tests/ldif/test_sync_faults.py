@@ -241,36 +241,20 @@ async def test_create_sent_then_unreachable_never_starts_a_second_run_that_night
     stores,  # type: ignore[no-untyped-def]
     reached_leanix: bool,
 ) -> None:
-    # The first trigger's create is sent and its connection dropped; LeanIX then stays unreachable
-    # (listing runs fails through every retry), so `create_run_once` gives up without a run id.
-    # The emulator drops before its handler runs, so the run the lost POST made (if any) is
-    # created here, at the first retry wait, carrying the first trigger's marker.
+    # The first trigger's create is sent and its connection dropped, after LeanIX created the run
+    # (`drop_after`) or before (`drop`); LeanIX then stays unreachable (listing runs fails through
+    # every retry), so `create_run_once` gives up without a run id.
     state, blobs, _ = stores
-    marker = f"leanix-functions ldif_sync {NIGHT.date().isoformat()} night1"
-    header = LdifHeader(
-        connector_type="leanix-functions",
-        connector_id="cmdb-export",
-        connector_version="1.0.0",
-        description=marker,
-    )
-    created: list[str] = []
-
-    async def lost_post_lands(seconds: float) -> None:
-        if reached_leanix and not created:
-            async with fast_client(fast_runs, FakeSleep()) as other:
-                created.append((await other.integration.create_run(render_ldif(header, []), start=True)).id)
-
-    fast_runs.add_fault(method="POST", path=RUNS, kind="drop", times=1)
+    fast_runs.add_fault(method="POST", path=RUNS, kind="drop_after" if reached_leanix else "drop", times=1)
     fast_runs.add_fault(method="GET", path=RUNS, status=503, kind="status", times=1000)
     await blobs.put(EXPORT_KEY, SAMPLE_CSV)
     config = SyncConfig(processors_json=PROCESSORS_BY_SOURCE["file"].read_bytes(), poll_initial_seconds=1.0)
-    async with fast_client(fast_runs, lost_post_lands) as client:
-        deps = SyncDeps(
-            client, state, blobs, FileExportSource(blobs, EXPORT_KEY), "night-1", now=lambda: NIGHT
-        )
+    async with fast_client(fast_runs, FakeSleep()) as client:
         with pytest.raises(LeanIXError):
-            await run_nightly_sync(deps, config)
+            await run_nightly_sync(night_deps(client, stores, "night-1"), config)
     fast_runs.clear_faults()  # LeanIX is back for the next trigger
+    created = [r["id"] for r in emulator_runs(fast_runs)]
+    assert len(created) == (1 if reached_leanix else 0)
 
     later = await sync(fast_runs, stores, invocation_id="night-1-redelivered")
     runs = emulator_runs(fast_runs)
