@@ -2,7 +2,8 @@
 
 Entities live in one table (STATE_TABLE) with PartitionKey `kv`, `hwm` or `lock` and the key,
 base64url-encoded, as RowKey (Table keys may not contain `/`, `\\`, `#` or `?`). Table Storage has
-no TTL, so `expires_at` is compared with the clock on every read and an expired entry is replaced.
+no TTL, so `expires_at` is compared with the clock on every read and an expired entry is replaced;
+`put_if_absent` now and then deletes expired entries (see `housekeeping.py`).
 """
 
 from __future__ import annotations
@@ -24,10 +25,13 @@ from azure.core.exceptions import (
 from azure.data.tables import EdmType, EntityProperty, UpdateMode
 
 from shared.errors import PlatformError
+from shared.logging import get_logger
+from shared.platform.housekeeping import PURGE_INTERVAL_SECONDS, PURGE_MAX_ROWS, Every
 from shared.platform.lazy import Lazy
 from shared.platform.ports import StateValue
 
 MAX_CONFLICT_RETRIES = 50
+logger = get_logger(__name__)
 _HINT = "check STATE_TABLE, the storage connection and the identity's 'Storage Table Data Contributor' role"
 
 
@@ -44,9 +48,15 @@ def _number(value: Any) -> Any:
 class TableStateStore:
     """Dedup keys, high-water marks and locks in one table. `client` is a lazy `TableClient`."""
 
-    def __init__(self, client: Lazy[Any], clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        client: Lazy[Any],
+        clock: Callable[[], float] = time.time,
+        purge_interval_seconds: float = PURGE_INTERVAL_SECONDS,
+    ) -> None:
         self._client = client
         self._clock = clock
+        self._purge = Every(purge_interval_seconds, clock)
 
     def __repr__(self) -> str:
         return "TableStateStore()"
@@ -85,9 +95,40 @@ class TableStateStore:
             raise PlatformError(f"Table Storage {what} failed ({exc.status_code}): {_HINT}") from exc
 
     async def put_if_absent(self, key: str, value: StateValue, ttl_seconds: float) -> bool:
-        return await asyncio.to_thread(
+        created = await asyncio.to_thread(
             self._guarded, lambda: self._put_if_absent(key, json.dumps(value), ttl_seconds), "put_if_absent"
         )
+        if self._purge.due():
+            try:
+                await asyncio.to_thread(self._purge_expired)
+            except Exception as exc:  # housekeeping never fails the write
+                logger.warning(
+                    "could not purge expired state entries (%s); trying again later", type(exc).__name__
+                )
+        return created
+
+    def _purge_expired(self) -> int:
+        """Delete up to PURGE_MAX_ROWS expired entries and locks (ETag-guarded: a renewed one stays)."""
+        client = self._client.get()
+        expired = client.query_entities(
+            "(PartitionKey eq 'kv' or PartitionKey eq 'lock') and expires_at lt @now",
+            parameters={"now": float(self._clock())},
+            select=["PartitionKey", "RowKey"],
+            results_per_page=PURGE_MAX_ROWS,
+        )
+        deleted = 0
+        for entity in next(expired.by_page(), []):
+            try:
+                client.delete_entity(
+                    partition_key=entity["PartitionKey"],
+                    row_key=entity["RowKey"],
+                    etag=entity.metadata["etag"],
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            except (ResourceModifiedError, ResourceNotFoundError):
+                continue
+            deleted += 1
+        return deleted
 
     def _put_if_absent(self, key: str, encoded: str, ttl_seconds: float) -> bool:
         entity = {

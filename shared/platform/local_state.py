@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from shared.platform.housekeeping import PURGE_INTERVAL_SECONDS, PURGE_MAX_ROWS, Every
 from shared.platform.local_sqlite import immediate, reading
 from shared.platform.ports import StateValue
 
@@ -21,9 +22,15 @@ _SCHEMA = (
 class LocalStateStore:
     """Dedup keys, high-water marks and locks in one SQLite database. `clock` is epoch seconds."""
 
-    def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        path: Path,
+        clock: Callable[[], float] = time.time,
+        purge_interval_seconds: float = PURGE_INTERVAL_SECONDS,
+    ) -> None:
         self._path = path
         self._clock = clock
+        self._purge = Every(purge_interval_seconds, clock)
         with immediate(path) as conn:
             for statement in _SCHEMA:
                 conn.execute(statement)
@@ -44,6 +51,13 @@ class LocalStateStore:
                 "INSERT OR REPLACE INTO kv (key, value, expires_at) VALUES (?, ?, ?)",
                 (key, encoded, now + ttl_seconds),
             )
+            if self._purge.due():  # SQLite has no TTL: drop expired entries now and then
+                for table in ("kv", "locks"):
+                    conn.execute(
+                        f"DELETE FROM {table} WHERE rowid IN "  # noqa: S608 (fixed table names)
+                        f"(SELECT rowid FROM {table} WHERE expires_at <= ? LIMIT ?)",
+                        (now, PURGE_MAX_ROWS),
+                    )
             return True
 
     async def get(self, key: str) -> StateValue | None:
