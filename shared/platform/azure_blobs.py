@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
-from azure.storage.blob import BlobSasPermissions, ContentSettings, generate_blob_sas
 
 from shared.errors import PlatformError
 from shared.platform.errors import NotFound
@@ -52,6 +51,8 @@ class AzureBlobStore:
         await asyncio.to_thread(self._put, key, data, content_type)
 
     def _put(self, key: str, data: bytes, content_type: str) -> None:
+        from azure.storage.blob import ContentSettings  # the SDK loads on first use, not at cold start
+
         try:
             self._container_client().upload_blob(
                 key, data, overwrite=True, content_settings=ContentSettings(content_type=content_type)
@@ -97,6 +98,8 @@ class AzureBlobStore:
             signing = {"account_key": account_key}
         else:
             signing = {"user_delegation_key": service.get_user_delegation_key(start, expiry)}
+        from azure.storage.blob import BlobSasPermissions, generate_blob_sas
+
         sas = generate_blob_sas(
             account_name=service.account_name,
             container_name=self._container,

@@ -13,7 +13,6 @@ import math
 from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
 
 from shared.errors import PlatformError
 from shared.logging import get_logger, log_context
@@ -44,6 +43,8 @@ class AzureStorageQueue:
         return f"{queue}{POISON_SUFFIX}"
 
     def _queue(self, name: str) -> Any:
+        from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy  # on first use
+
         return self._service.get().get_queue_client(
             name,
             message_encode_policy=TextBase64EncodePolicy(),

@@ -22,7 +22,6 @@ from azure.core.exceptions import (
     ResourceModifiedError,
     ResourceNotFoundError,
 )
-from azure.data.tables import EdmType, EntityProperty, UpdateMode
 
 from shared.errors import PlatformError
 from shared.logging import get_logger
@@ -69,6 +68,8 @@ class TableStateStore:
 
     def _replace(self, entity: dict[str, Any], etag: str) -> bool:
         """Replace `entity` if nobody changed it since `etag` was read."""
+        from azure.data.tables import UpdateMode  # the SDK loads on first use, not at cold start
+
         try:
             self._client.get().update_entity(
                 entity, mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
@@ -163,6 +164,8 @@ class TableStateStore:
         return await asyncio.to_thread(self._guarded, lambda: self._advance(key, value), "advance")
 
     def _advance(self, key: str, value: int) -> bool:
+        from azure.data.tables import EdmType, EntityProperty
+
         entity = {"PartitionKey": "hwm", "RowKey": row_key(key), "mark": EntityProperty(value, EdmType.INT64)}
         for _ in range(MAX_CONFLICT_RETRIES):
             existing = self._read("hwm", key)

@@ -95,6 +95,27 @@ print("boto3" in sys.modules, "botocore" in sys.modules)
     assert out.strip() == "False False"
 
 
+def test_building_the_azure_platform_loads_no_service_sdk_until_first_use() -> None:
+    # Each storage / Key Vault SDK costs a few hundred ms to import; a function that never writes a
+    # blob should not pay for azure.storage.blob on its cold start.
+    script = """
+import sys
+from shared.platform import build_platform
+from shared.settings import load_settings
+build_platform(load_settings(
+    PLATFORM="azure",
+    KEY_VAULT_URL="https://example.vault.azure.net",
+    STORAGE_CONNECTION_STRING="UseDevelopmentStorage=true",
+))
+sdks = ("azure.storage.blob", "azure.storage.queue", "azure.data.tables", "azure.keyvault", "azure.identity")
+print(sorted(m for m in sys.modules if m.startswith(sdks)))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
+
+
 async def test_the_token_is_seeded_from_the_environment_only_once(tmp_path: Path) -> None:
     settings = load_settings(LOCAL_DATA_DIR=str(tmp_path), LEANIX_API_TOKEN="env-token-one")
     platform = build_platform(settings)
