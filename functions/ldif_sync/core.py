@@ -50,7 +50,7 @@ from functions.ldif_sync.ldif import (
     render_ldif,
     stream_ldif,
 )
-from functions.ldif_sync.submit import create_run_once, find_run_of_attempts, start_run_once
+from functions.ldif_sync.submit import create_run_once, find_run, start_run_once
 from shared.errors import BundleError
 from shared.leanix import ConfigurationKey, LeanIXClient, LeanIXError, RunDeadlineExceeded, SyncRun
 from shared.logging import get_logger, log_context
@@ -252,7 +252,7 @@ async def _adopt_pending_run(
     markers = [str(m) for m in pending.get("markers", [])] if isinstance(pending, dict) else []
     if not markers:
         return None
-    run = await find_run_of_attempts(deps.client, markers)
+    run = await find_run(deps.client, markers)
     if run is None:
         return None  # no earlier create reached LeanIX: tonight's sync has not run yet
     logger.warning(

@@ -23,15 +23,7 @@ from shared.logging import get_logger, log_context
 logger = get_logger(__name__)
 
 
-async def find_run(client: LeanIXClient, marker: str) -> SyncRun | None:
-    """The run whose description is `marker`, if the workspace has one."""
-    for run in await client.integration.list_runs():
-        if run.description == marker:
-            return run
-    return None
-
-
-async def find_run_of_attempts(client: LeanIXClient, markers: list[str]) -> SyncRun | None:
+async def find_run(client: LeanIXClient, markers: list[str]) -> SyncRun | None:
     """The run created under one of `markers` (a chunked submission's runs carry `<marker> chunk <n>`)."""
     for run in await client.integration.list_runs():
         description = run.description or ""
@@ -54,7 +46,7 @@ async def create_run_once(
     async def attempt() -> SyncRun:
         nonlocal attempts
         if attempts:
-            existing = await find_run(client, marker)
+            existing = await find_run(client, [marker])
             if existing is not None:
                 logger.warning(
                     "adopting the run an earlier create attempt made", extra=log_context(run_id=existing.id)
